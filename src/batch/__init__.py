@@ -1,0 +1,1 @@
+"""batchwright's batch domain: CSV in, manifest, jobs, engine, reports, CLI."""

@@ -1,0 +1,91 @@
+"""Every error batchwright raises on purpose, in one tree.
+
+::
+
+    BatchEngineError                 root: catch this to catch them all
+    ├── ConfigurationError           a setting, flow or command line is wrong (exit 2)
+    │   ├── FlowError                invalid flow; .problems lists each with its step
+    │   └── BrowserNotFoundError     no Chromium to launch, with how to get one
+    ├── SecurityError                refused input: path traversal, sensitive path,
+    │                                not a regular file, oversize, wrong MIME (exit 2)
+    ├── FileProcessingError          the CSV cannot be read: encoding, headers, ragged
+    │                                rows, NUL bytes; names file, line and column (exit 2)
+    ├── BusinessError                the app rejected a row (raised by flows, not retried)
+    └── StoreError                   the manifest store refused an operation
+        ├── BatchNotFoundError       no batch with that id
+        └── InvalidTransitionError   a job status change the state machine forbids
+
+The runtime's errors (root, configuration, flow, browser, business) are defined in
+``runtime.errors`` because the runtime never imports ``batch``; they are the same
+classes re-exported here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runtime.errors import (
+    BatchEngineError,
+    BrowserNotFoundError,
+    BusinessError,
+    ConfigurationError,
+    FlowError,
+)
+
+__all__ = [
+    "BatchEngineError",
+    "BatchNotFoundError",
+    "BrowserNotFoundError",
+    "BusinessError",
+    "ConfigurationError",
+    "FileProcessingError",
+    "FlowError",
+    "InvalidTransitionError",
+    "SecurityError",
+    "StoreError",
+]
+
+
+class SecurityError(BatchEngineError):
+    """Input refused for safety: never read, never run."""
+
+
+class FileProcessingError(BatchEngineError):
+    """The CSV cannot be processed. The message names the file, line and column."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | str | None = None,
+        line: int | None = None,
+        column: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.path = Path(path) if path is not None else None
+        self.line = line
+        self.column = column
+        self.hint = hint
+        where = []
+        if path is not None:
+            where.append(str(path))
+        if line is not None:
+            where.append(f"line {line}")
+        if column is not None:
+            where.append(f"column {column!r}")
+        text = f"{': '.join([', '.join(where), message]) if where else message}"
+        if hint:
+            text += f" ({hint})"
+        super().__init__(text)
+
+
+class StoreError(BatchEngineError):
+    """The manifest store refused an operation."""
+
+
+class BatchNotFoundError(StoreError):
+    """No batch with the given id exists in the store."""
+
+
+class InvalidTransitionError(StoreError):
+    """A job status change that the state machine forbids (e.g. completed -> running)."""

@@ -1,0 +1,4 @@
+"""batchwright's execution machinery: settings, browser, flows, executors.
+
+Never imports ``batch``: it takes a ``JobSpec`` and returns an ``AttemptOutcome``.
+"""

@@ -1,0 +1,64 @@
+"""What the runtime is given (``JobSpec``) and what it returns (``AttemptOutcome``).
+
+These frozen values are the whole contract between the batch side and the
+browser side: a distributed worker needs nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+__all__ = ["Artifact", "AttemptOutcome", "ErrorCategory", "JobSpec"]
+
+
+class ErrorCategory(StrEnum):
+    """Why an attempt failed; decides whether it is retried (docs/errors.md)."""
+
+    TRANSIENT = "transient"
+    RATE_LIMIT = "rate_limit"
+    BUSINESS = "business"
+    CONFIGURATION = "configuration"
+    SECURITY = "security"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """One attempt of one row: everything the runtime needs besides the flow and settings."""
+
+    job_id: str
+    batch_id: str
+    row_index: int
+    row: Mapping[str, str]
+    attempt: int
+    artifacts_dir: Path
+    """Directory for this job's artifacts (created on demand)."""
+    trace: bool = False
+    """Record a Playwright trace for this attempt."""
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """A file captured during an attempt, relative to the batch's artifacts directory."""
+
+    kind: str
+    """screenshot | trace | html | console | download"""
+    path: str
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptOutcome:
+    """The result of one attempt. ``category`` is None exactly when it succeeded."""
+
+    ok: bool
+    duration_s: float
+    category: ErrorCategory | None = None
+    message: str = ""
+    artifacts: tuple[Artifact, ...] = ()
+    extracted: Mapping[str, str] = field(default_factory=dict)
+    retry_after_s: float | None = None
+    """Server-requested wait (HTTP 429 Retry-After), honoured by the retry policy."""

@@ -1,0 +1,89 @@
+"""Shared fixtures: the local test site (the demo app plus failure endpoints),
+settings rooted in a temporary directory, and a real Chromium.
+
+pytest-playwright's fixtures are sync and clash with a running event loop, so the
+browser fixtures here are async (pytest-asyncio, ``asyncio_mode = auto``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from runtime.settings import BatchSettings, load_settings
+
+TESTS_DIR = Path(__file__).parent
+REPO_ROOT = TESTS_DIR.parent.parent
+
+
+def load_module(path: Path, name: str) -> ModuleType:
+    """Import a file that is not on sys.path (examples/, test helpers)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+demo_site = load_module(REPO_ROOT / "examples" / "demo_site.py", "batchwright_demo_site")
+site_routes = load_module(TESTS_DIR / "site_routes.py", "batchwright_test_site_routes")
+
+
+@pytest.fixture(scope="session")
+def site() -> Iterator[Any]:
+    """The demo app plus the test-only failure endpoints, on 127.0.0.1."""
+    server = demo_site.DemoServer(routes=site_routes.ROUTES)
+    server.start_in_thread()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def site_url(site: Any) -> str:
+    """The site's base URL, with its recorded state cleared for this test."""
+    with site.state.lock:
+        site.state.customers.clear()
+        site.state.hits.clear()
+    return str(site.url)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Any:
+    """Build settings rooted in tmp_path (base_dir and artifacts), without .env or env vars."""
+
+    def make(**overrides: Any) -> BatchSettings:
+        values: dict[str, Any] = {
+            "base_dir": tmp_path,
+            "artifacts_dir": tmp_path / "artifacts",
+            "retry_delay": 0.0,
+            "jitter": 0.0,
+        }
+        return load_settings(values | overrides, read_env=False)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Any) -> BatchSettings:
+    result: BatchSettings = make_settings()
+    return result
+
+
+@pytest.fixture
+async def browser_manager(settings: BatchSettings) -> AsyncIterator[Any]:
+    """A launched ``BrowserManager`` (real Chromium), closed after the test."""
+    from runtime.browser import BrowserManager
+
+    async with BrowserManager(settings) as manager:
+        yield manager
