@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from runtime.errors import ConfigurationError
 from runtime.outcome import ErrorCategory
 
-__all__ = ["BatchSettings", "TraceMode", "load_settings"]
+__all__ = ["BadRowPolicy", "BatchSettings", "Isolation", "TraceMode", "load_settings"]
 
 TraceMode = Literal["off", "on-failure", "retries", "always"]
 Isolation = Literal["context", "recycled", "page"]
