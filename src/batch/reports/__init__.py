@@ -1,0 +1,92 @@
+"""The batch's reports, written under ``artifacts/<batch_id>/`` (docs/reports.md).
+
+``write_reports`` reads the jobs once to summarise them, then once more for each
+format that lists rows (html, junit, csv), so it takes a zero-argument factory
+returning a fresh iterable of jobs (e.g. ``lambda: store.iter_jobs(batch_id)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Sequence
+from pathlib import Path
+
+from batch.exceptions import ConfigurationError
+from batch.models import BatchJob, BatchManifest
+from batch.reports.html import write_html
+from batch.reports.json_report import write_summary_json
+from batch.reports.junit import write_junit
+from batch.reports.markdown import write_github_step_summary, write_summary_markdown
+from batch.reports.results_csv import write_results_csv
+from batch.reports.rows import RowViewer
+from batch.summary import BatchSummary, SummaryBuilder
+
+__all__ = [
+    "ALL_FORMATS",
+    "REPORT_FILES",
+    "JobsFactory",
+    "summarise",
+    "write_github_step_summary",
+    "write_reports",
+]
+
+JobsFactory = Callable[[], Iterable[BatchJob]]
+
+REPORT_FILES = {
+    "html": "report.html",
+    "junit": "junit.xml",
+    "csv": "results.csv",
+    "json": "summary.json",
+    "markdown": "summary.md",
+}
+ALL_FORMATS: tuple[str, ...] = tuple(REPORT_FILES)
+
+
+def summarise(
+    manifest: BatchManifest, jobs: Iterable[BatchJob], *, secrets: Collection[str] = ()
+) -> tuple[BatchSummary, list[str]]:
+    """One pass: the summary and the union of extracted keys (in first-seen order)."""
+    builder = SummaryBuilder(manifest, secrets=secrets)
+    keys: dict[str, None] = {}
+    for job in jobs:
+        builder.add(job)
+        keys.update(dict.fromkeys(job.extracted))
+    return builder.build(), list(keys)
+
+
+def write_reports(
+    manifest: BatchManifest,
+    jobs_factory: JobsFactory,
+    batch_dir: Path,
+    formats: Collection[str] = ALL_FORMATS,
+    *,
+    key_columns: Sequence[str] | None = None,
+    secrets: Collection[str] = (),
+    bom: bool = False,
+) -> dict[str, Path]:
+    """Write each requested format into ``batch_dir``; returns ``{format: path}``.
+
+    ``key_columns`` identify rows in the HTML and JUnit (default: the first three
+    columns). ``secrets`` names columns shown as ``***`` everywhere, their values also
+    masked inside messages. ``bom`` writes results.csv with a UTF-8 BOM for Excel.
+    """
+    unknown = sorted(set(formats) - set(ALL_FORMATS))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown report format(s) {', '.join(map(repr, unknown))}; "
+            f"choose among: {', '.join(ALL_FORMATS)}"
+        )
+    viewer = RowViewer(manifest, key_columns=key_columns, secrets=secrets)
+    summary, extracted_keys = summarise(manifest, jobs_factory(), secrets=secrets)
+    paths = {fmt: batch_dir / REPORT_FILES[fmt] for fmt in ALL_FORMATS if fmt in formats}
+    for fmt, path in paths.items():
+        if fmt == "html":
+            write_html(summary, viewer, jobs_factory(), path)
+        elif fmt == "junit":
+            write_junit(summary, viewer, jobs_factory(), path, attachment_root=batch_dir)
+        elif fmt == "csv":
+            write_results_csv(viewer, jobs_factory(), path, extracted_keys=extracted_keys, bom=bom)
+        elif fmt == "json":
+            write_summary_json(summary, path)
+        else:
+            write_summary_markdown(summary, path, report_link=REPORT_FILES["html"])
+    return paths

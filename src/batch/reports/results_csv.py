@@ -1,0 +1,56 @@
+"""``results.csv``: the input rows with their outcome, ready for a spreadsheet.
+
+Every cell starting with ``= + - @``, a tab or a carriage return gets a leading ``'``
+so a spreadsheet shows it as text instead of evaluating a formula (CSV injection).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from batch.models import BatchJob
+from batch.reports.files import atomic_text
+from batch.reports.rows import RowViewer
+
+__all__ = ["OUTCOME_COLUMNS", "neutralise", "write_results_csv"]
+
+OUTCOME_COLUMNS = ("status", "attempts", "error_category", "error_message", "duration_s")
+ARTIFACTS_COLUMN = "artifacts"
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: str) -> str:
+    """The cell, prefixed with ``'`` when a spreadsheet would read it as a formula."""
+    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
+
+
+def write_results_csv(
+    viewer: RowViewer,
+    jobs: Iterable[BatchJob],
+    path: Path,
+    *,
+    extracted_keys: Sequence[str] = (),
+    bom: bool = False,
+) -> Path:
+    """Input columns, outcome columns, one column per extracted key, then artifact paths
+    (``;``-joined). ``bom`` writes UTF-8 with a BOM, which Excel needs to detect UTF-8."""
+    header = [*viewer.headers, *OUTCOME_COLUMNS, *extracted_keys, ARTIFACTS_COLUMN]
+    with atomic_text(path, encoding="utf-8-sig" if bom else "utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow([neutralise(h) for h in header])
+        for job in jobs:
+            row = viewer.view(job)
+            cells = [
+                *(row.values[h] for h in viewer.headers),
+                row.status.value,
+                str(len(row.attempts)),
+                row.category,
+                row.message,
+                f"{row.duration_s:.3f}",
+                *(row.extracted.get(k, "") for k in extracted_keys),
+                ";".join(a.path for a in row.artifacts),
+            ]
+            writer.writerow([neutralise(c) for c in cells])
+    return path
