@@ -1,0 +1,171 @@
+"""Evidence of one attempt: screenshots, page HTML, console log and Playwright trace.
+
+Files go to ``<batch_dir>/jobs/<job_dir>/attempt-<n>-<kind>.<ext>`` and are recorded
+relative to ``batch_dir``, so a batch directory can be moved or archived whole.
+Nothing is written until there is something to keep: a passing, untraced attempt
+leaves no files. Capturing evidence of a failure never raises: a crashed page must
+not turn one failure into another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import unicodedata
+from collections import deque
+from collections.abc import Awaitable
+from pathlib import Path
+
+from playwright.async_api import BrowserContext, ConsoleMessage, Page, Request
+from playwright.async_api import Error as PlaywrightError
+
+from runtime.outcome import Artifact
+
+__all__ = ["CONSOLE_MAX_LINES", "AttemptArtifacts", "job_dir_name", "safe_name"]
+
+logger = logging.getLogger("batchwright.artifacts")
+
+CONSOLE_MAX_LINES = 1000
+"""Console, page-error and failed-request lines kept per attempt (the newest)."""
+
+_CAPTURE_TIMEOUT_S = 5.0
+_TRACE_TIMEOUT_S = 30.0
+_MAX_NAME = 80
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(name: str, limit: int = _MAX_NAME) -> str:
+    """A file-name fragment from untrusted text: ASCII ``[A-Za-z0-9._-]``, no leading dots."""
+    ascii_text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    cleaned = _UNSAFE.sub("_", ascii_text).strip("._-")[:limit].rstrip("._-")
+    return cleaned or "unnamed"
+
+
+def job_dir_name(row_index: int, job_id: str) -> str:
+    """``000042-<job id>``: sorts by row, and never contains raw CSV text."""
+    return f"{row_index:06d}-{safe_name(job_id, limit=64)}"
+
+
+class AttemptArtifacts:
+    """Captures and records the files of one attempt of one job."""
+
+    def __init__(self, batch_dir: Path, job_dir: str, attempt: int) -> None:
+        self.batch_dir = batch_dir
+        self.relative_dir = Path("jobs") / safe_name(job_dir)
+        self.attempt = attempt
+        self._artifacts: list[Artifact] = []
+        self._console: deque[str] = deque(maxlen=CONSOLE_MAX_LINES)
+        self._started = time.monotonic()
+        self._tracing = False
+
+    @property
+    def artifacts(self) -> list[Artifact]:
+        """Everything captured so far, in capture order."""
+        return list(self._artifacts)
+
+    @property
+    def console_lines(self) -> list[str]:
+        return list(self._console)
+
+    def watch_console(self, page: Page) -> None:
+        """Keep console messages, uncaught page errors and failed requests, in memory."""
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda error: self._log("pageerror", str(error)))
+        page.on("requestfailed", self._on_request_failed)
+
+    async def screenshot(self, page: Page, name: str, *, full_page: bool = False) -> Artifact:
+        """A screenshot a flow asked for; raises like any step when the page cannot."""
+        label = safe_name(name)
+        data = await page.screenshot(full_page=full_page)
+        return self._write(f"screenshot-{label}", "png", data, name=label, kind="screenshot")
+
+    async def capture_failure(self, page: Page, *, screenshot: bool, html: bool) -> list[Artifact]:
+        """Screenshot, HTML and console log of a failed attempt: whatever can still be had."""
+        captured: list[Artifact] = []
+
+        async def save_screenshot() -> None:
+            data = await page.screenshot(
+                full_page=True, timeout=_CAPTURE_TIMEOUT_S * 1000, animations="disabled"
+            )
+            captured.append(self._write("screenshot", "png", data, name="failure"))
+
+        async def save_html() -> None:
+            content = await page.content()
+            captured.append(self._write("html", "html", content.encode("utf-8"), name="page"))
+
+        if screenshot and not page.is_closed():
+            await self._guarded("screenshot", save_screenshot())
+        if html and not page.is_closed():
+            await self._guarded("page HTML", save_html())
+        # Always written: "the console was empty" is evidence too.
+        text = "".join(f"{line}\n" for line in self._console) or "(no console messages)\n"
+        captured.append(self._write("console", "log", text.encode("utf-8"), name="console"))
+        return captured
+
+    async def start_trace(self, context: BrowserContext) -> None:
+        """Start Playwright tracing; an attempt still runs untraced if it cannot start."""
+        start = context.tracing.start(screenshots=True, snapshots=True, sources=False)
+        self._tracing = await self._guarded("trace start", start)
+
+    async def stop_trace(self, context: BrowserContext, *, keep: bool) -> Artifact | None:
+        """Stop tracing; write the trace zip only when ``keep``. Never raises."""
+        if not self._tracing:
+            return None
+        self._tracing = False
+        if not keep:
+            await self._guarded("trace stop", context.tracing.stop())
+            return None
+        path = self._new_path("trace", "zip")
+        stopped = await self._guarded("trace", context.tracing.stop(path=path), _TRACE_TIMEOUT_S)
+        return self._record("trace", path, "trace") if stopped and path.is_file() else None
+
+    def _on_console(self, message: ConsoleMessage) -> None:
+        location = message.location
+        where = f" ({location['url']}:{location['lineNumber']})" if location.get("url") else ""
+        self._log(f"console.{message.type}", f"{message.text}{where}")
+
+    def _on_request_failed(self, request: Request) -> None:
+        self._log("requestfailed", f"{request.method} {request.url}: {request.failure}")
+
+    def _log(self, kind: str, text: str) -> None:
+        self._console.append(f"{time.monotonic() - self._started:9.3f}s [{kind}] {text}")
+
+    def _new_path(self, kind: str, ext: str) -> Path:
+        """An unused ``attempt-<n>-<kind>[-k].<ext>``, its directory created on demand."""
+        directory = self.batch_dir / self.relative_dir
+        directory.mkdir(parents=True, exist_ok=True)
+        stem = f"attempt-{self.attempt}-{kind}"
+        path = directory / f"{stem}.{ext}"
+        counter = 2
+        while path.exists():
+            path = directory / f"{stem}-{counter}.{ext}"
+            counter += 1
+        return path
+
+    def _record(self, kind: str, path: Path, name: str) -> Artifact:
+        artifact = Artifact(kind=kind, path=(self.relative_dir / path.name).as_posix(), name=name)
+        self._artifacts.append(artifact)
+        return artifact
+
+    def _write(
+        self, stem: str, ext: str, data: bytes, *, name: str, kind: str | None = None
+    ) -> Artifact:
+        """Write ``attempt-<n>-<stem>.<ext>`` and record it (kind defaults to the stem)."""
+        path = self._new_path(stem, ext)
+        path.write_bytes(data)
+        return self._record(kind or stem, path, name)
+
+    async def _guarded(
+        self, what: str, step: Awaitable[object], limit_s: float = _CAPTURE_TIMEOUT_S
+    ) -> bool:
+        """Await a capture step; log and report False instead of raising."""
+        try:
+            async with asyncio.timeout(limit_s):
+                await step
+        except (PlaywrightError, TimeoutError, OSError) as exc:
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            logger.warning("could not capture %s for %s: %s", what, self.relative_dir, first_line)
+            return False
+        return True

@@ -1,0 +1,331 @@
+"""Finding and launching Chromium: one browser per run, one fresh context per job.
+
+The browser is relaunched after ``browser_recycle_jobs`` jobs (to bound its memory)
+and after it crashed. Relaunching never interrupts a running job: jobs keep the
+browser they started on, and a retired browser is closed when its last job ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import playwright
+from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
+from playwright.async_api import Error as PlaywrightError
+
+from runtime.errors import BrowserNotFoundError
+from runtime.settings import BatchSettings
+
+__all__ = [
+    "CONTEXT_DEFAULTS",
+    "BrowserManager",
+    "default_playwright_dirs",
+    "find_chromium",
+    "launch_args",
+]
+
+logger = logging.getLogger("batchwright.browser")
+
+CONTEXT_DEFAULTS: dict[str, Any] = {
+    "viewport": {"width": 1280, "height": 720},
+    "ignore_https_errors": False,
+    "accept_downloads": True,
+}
+"""Options of every job's context; ``new_context(**kwargs)`` overrides them."""
+
+_CLOSE_TIMEOUT_S = 10.0
+"""A context or browser that does not close within this is abandoned, not waited on."""
+
+# Playwright's download layout, newest first (1.57+: Chrome for Testing names).
+_PLAYWRIGHT_HEADLESS_SHELL = (
+    "chromium_headless_shell-*/chrome-headless-shell-*/chrome-headless-shell",
+    "chromium_headless_shell-*/chrome-*/headless_shell",
+)
+_PLAYWRIGHT_CHROMIUM = ("chromium-*/chrome-linux*/chrome",)
+_SYSTEM_HEADLESS_SHELL = ("chromium-headless-shell",)
+_SYSTEM_CHROMIUM = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+_CHROMIUM_LOG_PREFIX = re.compile(r"^\[[^\]]*\]\s*")
+"""Chromium's ``[1123/154913.6:ERROR:zygote_host_impl_linux.cc:103]`` before a log line."""
+
+_HOW_TO_GET_ONE = (
+    "Install one of:\n"
+    "  - Playwright's browser: `playwright install chromium` "
+    "(headless only: `playwright install --only-shell chromium`)\n"
+    "  - your distribution's package, e.g. `apt-get install chromium chromium-headless-shell`\n"
+    "or point BATCH_BROWSER_PATH (--browser-path) at a Chromium executable."
+)
+
+
+def default_playwright_dirs() -> list[Path]:
+    """Where Playwright keeps the browsers it downloaded (``PLAYWRIGHT_BROWSERS_PATH``)."""
+    configured = os.environ.get("PLAYWRIGHT_BROWSERS_PATH")
+    if configured == "0":  # Playwright's convention: browsers inside the package itself
+        return [Path(playwright.__file__).parent / "driver" / "package" / ".local-browsers"]
+    if configured:
+        return [Path(configured).expanduser()]
+    return [Path.home() / ".cache" / "ms-playwright"]
+
+
+def _revision(path: Path, root: Path) -> int:
+    """The revision number in ``chromium-1255/...``: the newest download wins."""
+    match = re.search(r"-(\d+)$", path.relative_to(root).parts[0])
+    return int(match.group(1)) if match else -1
+
+
+def _playwright_browser(dirs: Sequence[Path], patterns: Sequence[str]) -> Path | None:
+    found: list[tuple[int, Path]] = []
+    for root in dirs:
+        for pattern in patterns:
+            found += [(_revision(p, root), p) for p in root.glob(pattern) if p.is_file()]
+    return max(found)[1] if found else None
+
+
+def find_chromium(
+    settings: BatchSettings,
+    *,
+    which: Callable[[str], str | None] = shutil.which,
+    playwright_dirs: Sequence[Path] | None = None,
+) -> Path:
+    """The Chromium to launch: the configured one, then Playwright's, then the system's.
+
+    Headless runs prefer a headless shell (several times faster per context and
+    lighter than full Chromium); headed runs need full Chromium.
+    """
+    if settings.browser_path is not None:
+        return settings.browser_path
+    dirs = default_playwright_dirs() if playwright_dirs is None else playwright_dirs
+    headless = settings.headless
+    groups = ([_PLAYWRIGHT_HEADLESS_SHELL] if headless else []) + [_PLAYWRIGHT_CHROMIUM]
+    for patterns in groups:
+        found = _playwright_browser(dirs, patterns)
+        if found is not None:
+            return found
+    for name in (_SYSTEM_HEADLESS_SHELL if headless else ()) + _SYSTEM_CHROMIUM:
+        location = which(name)
+        if location:
+            return Path(location)
+    searched = ", ".join(str(d) for d in dirs) or "(none)"
+    raise BrowserNotFoundError(
+        f"no Chromium found for a {'headless' if headless else 'headed'} run "
+        f"(searched Playwright's browsers in {searched} and PATH for "
+        f"{', '.join((_SYSTEM_HEADLESS_SHELL if headless else ()) + _SYSTEM_CHROMIUM)}).\n"
+        + _HOW_TO_GET_ONE
+    )
+
+
+def launch_args(headless: bool, *, sandbox: bool | None = None) -> list[str]:
+    """Chromium flags for a quiet, closed-network run.
+
+    The background-networking flags stop Chromium phoning home (refused on a closed
+    network, and noise in traces). The sandbox stays on unless running as root,
+    where Chromium cannot start with it. Headless runs have no use for a GPU
+    process; headed runs on a desktop keep it. ``headless`` itself is passed to
+    Playwright, not as a flag.
+    """
+    sandboxed = os.geteuid() != 0 if sandbox is None else sandbox
+    args = [] if sandboxed else ["--no-sandbox"]
+    if headless:
+        args.append("--disable-gpu")
+    return [
+        *args,
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ]
+
+
+@dataclass(eq=False)
+class _Generation:
+    """One launched browser and the jobs it runs; retired ones close when idle."""
+
+    browser: Browser
+    number: int
+    jobs: int = 0
+    open_contexts: int = 0
+    retired: bool = False
+
+
+class BrowserManager:
+    """Owns Playwright and the current browser; hands out one fresh context per job.
+
+    ``executable`` is the Chromium in use, ``jobs_started`` and ``launches`` count
+    contexts handed out and browsers launched (recycles and crash relaunches included).
+    """
+
+    def __init__(self, settings: BatchSettings, *, sandbox: bool | None = None) -> None:
+        self.settings = settings
+        self.executable: Path = find_chromium(settings)
+        self.sandbox = os.geteuid() != 0 if sandbox is None else sandbox
+        """Chromium's sandbox: on unless root; dropped (with a warning) if it cannot start."""
+        self.jobs_started = 0
+        self.launches = 0
+        self._playwright: Playwright | None = None
+        self._current: _Generation | None = None
+        self._retired: set[_Generation] = set()
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> BrowserManager:
+        self._playwright = await async_playwright().start()
+        try:
+            async with self._lock:
+                self._current = await self._launch()
+        except BaseException:
+            await self._playwright.stop()
+            self._playwright = None
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        generations = [*self._retired, *([self._current] if self._current else [])]
+        self._current = None
+        self._retired.clear()
+        for generation in generations:
+            generation.retired = True
+            await _close_quietly(generation.browser.close())
+        if self._playwright is not None:
+            await self._playwright.stop()
+            self._playwright = None
+
+    @property
+    def browser(self) -> Browser:
+        """The browser new jobs start on (it may be retired at the next ``new_context``)."""
+        if self._current is None:
+            raise RuntimeError("BrowserManager is not started: use `async with manager:`")
+        return self._current.browser
+
+    @contextlib.asynccontextmanager
+    async def new_context(self, **kwargs: Any) -> AsyncIterator[BrowserContext]:
+        """A fresh context (own cookies and storage) for one job, always closed after it.
+
+        Errors inside the job propagate unchanged; closing never adds one.
+        """
+        generation = await self._acquire()
+        try:
+            context = await generation.browser.new_context(**(CONTEXT_DEFAULTS | kwargs))
+            try:
+                yield context
+            finally:
+                await _close_quietly(context.close())
+        finally:
+            await self._release(generation)
+
+    async def _acquire(self) -> _Generation:
+        async with self._lock:
+            current = self._current
+            if current is None:
+                raise RuntimeError("BrowserManager is not started: use `async with manager:`")
+            limit = self.settings.browser_recycle_jobs
+            if not current.browser.is_connected():
+                logger.warning("browser %d disconnected; relaunching", current.number)
+                current = await self._replace(current)
+            elif limit and current.jobs >= limit:
+                logger.info("browser %d ran %d jobs; recycling", current.number, current.jobs)
+                current = await self._replace(current)
+            current.jobs += 1
+            current.open_contexts += 1
+            self.jobs_started += 1
+            return current
+
+    async def _release(self, generation: _Generation) -> None:
+        generation.open_contexts -= 1
+        if generation.retired and generation.open_contexts == 0:
+            self._retired.discard(generation)
+            await _close_quietly(generation.browser.close())
+
+    async def _replace(self, old: _Generation) -> _Generation:
+        """Retire ``old`` (closed now if idle, else by its last job) and launch anew."""
+        old.retired = True
+        if old.open_contexts == 0:
+            await _close_quietly(old.browser.close())
+        else:
+            self._retired.add(old)
+        self._current = await self._launch()
+        return self._current
+
+    async def _launch(self) -> _Generation:
+        try:
+            browser = await self._start_browser()
+        except PlaywrightError as exc:
+            if not self.sandbox:
+                raise self._launch_error(exc) from exc
+            # Containers and CI runners often forbid the user namespaces the sandbox needs.
+            logger.warning(
+                "Chromium would not start with its sandbox (%s); running without it",
+                _launch_problem(exc),
+            )
+            self.sandbox = False
+            try:
+                browser = await self._start_browser()
+            except PlaywrightError as retry_exc:
+                raise self._launch_error(retry_exc) from retry_exc
+        self.launches += 1
+        generation = _Generation(browser=browser, number=self.launches)
+        browser.on("disconnected", lambda _: _log_disconnect(generation))
+        logger.info(
+            "launched browser %d: %s %s (%s%s)",
+            generation.number,
+            self.executable,
+            browser.version,
+            "headless" if self.settings.headless else "headed",
+            "" if self.sandbox else ", no sandbox",
+        )
+        return generation
+
+    async def _start_browser(self) -> Browser:
+        assert self._playwright is not None
+        headless = self.settings.headless
+        return await self._playwright.chromium.launch(
+            executable_path=self.executable,
+            headless=headless,
+            chromium_sandbox=self.sandbox,
+            args=launch_args(headless, sandbox=self.sandbox),
+        )
+
+    def _launch_error(self, exc: PlaywrightError) -> BrowserNotFoundError:
+        return BrowserNotFoundError(
+            f"could not launch Chromium at {self.executable}: {_launch_problem(exc)}\n"
+            + _HOW_TO_GET_ONE
+        )
+
+
+def _launch_problem(exc: PlaywrightError) -> str:
+    """Playwright's first line plus what Chromium printed on stderr (its real reason)."""
+    lines = str(exc).strip().splitlines() or [repr(exc)]
+    stderr = [
+        _CHROMIUM_LOG_PREFIX.sub("", line.split("[err]", 1)[1].strip())
+        for line in lines[1:]
+        if "[err]" in line
+    ]
+    reasons = [reason for reason in dict.fromkeys(stderr) if reason]
+    return "; ".join([lines[0], *reasons[:3]])
+
+
+def _log_disconnect(generation: _Generation) -> None:
+    if not generation.retired:
+        logger.warning(
+            "browser %d disconnected (crashed or killed); the next job relaunches it",
+            generation.number,
+        )
+
+
+async def _close_quietly(closing: Awaitable[object]) -> None:
+    """Await a ``close()``; a crashed or hung browser must not turn into a new error."""
+    with contextlib.suppress(PlaywrightError, TimeoutError):
+        await asyncio.wait_for(closing, timeout=_CLOSE_TIMEOUT_S)
