@@ -34,7 +34,7 @@ label{{display:block;margin:.5em 0}}.flash{{color:green}}.error{{color:#b00}}</s
 FORM = """<form method="post" action="/customers">
 {error}
 <label>Name <input id="name" name="name" value="{name}"></label>
-<label>Email <input id="email" name="email" type="email" value="{email}"></label>
+<label>Email <input id="email" name="email" inputmode="email" value="{email}"></label>
 <label>Plan <select id="plan" name="plan">{options}</select></label>
 <label>Notes <textarea id="notes" name="notes" placeholder="Anything else?"></textarea></label>
 <label><input id="terms" name="terms" type="checkbox"> I accept the terms</label>

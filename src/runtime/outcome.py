@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 
 __all__ = ["Artifact", "AttemptOutcome", "ErrorCategory", "JobSpec"]
 
@@ -34,10 +33,7 @@ class JobSpec:
     row_index: int
     row: Mapping[str, str]
     attempt: int
-    artifacts_dir: Path
-    """Directory for this job's artifacts (created on demand)."""
-    trace: bool = False
-    """Record a Playwright trace for this attempt."""
+    """1 for the first try of this job, 2 for its first retry, ..."""
 
 
 @dataclass(frozen=True, slots=True)

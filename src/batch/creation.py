@@ -1,0 +1,92 @@
+"""Creating a batch: a checked CSV and a validated flow become a manifest and
+one job per row in the store. Nothing runs yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from runtime.flow import Flow, check_columns
+
+from batch.csv_utils import CsvInfo, CsvRecord, inspect_csv, iter_records
+from batch.models import BatchJob, BatchManifest, JobStatus
+from batch.security import check_csv_file
+from batch.store import ManifestStore
+from runtime.settings import BatchSettings
+
+__all__ = ["create_batch", "new_batch_id", "row_key"]
+
+
+def new_batch_id() -> str:
+    """Sortable, unique, safe in file names: ``20261123-153000-1a2b3c``."""
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def row_key(row: dict[str, str], key_columns: Sequence[str]) -> str:
+    """The row's idempotency key: its key columns, or a hash of the whole row."""
+    if key_columns:
+        return json.dumps([row.get(c, "") for c in key_columns], ensure_ascii=False)
+    content = json.dumps(sorted(row.items()), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(content.encode()).hexdigest()
+
+
+def _jobs(
+    batch_id: str, info: CsvInfo, records: Iterator[CsvRecord], flow: Flow, now: datetime
+) -> Iterator[BatchJob]:
+    for record in records:
+        data = record.data or {}
+        yield BatchJob(
+            job_id=f"{batch_id}-{record.row_index:06d}",
+            batch_id=batch_id,
+            row_index=record.row_index,
+            source_line=record.line,
+            row_data=data,
+            status=JobStatus.SKIPPED if record.problem else JobStatus.PENDING,
+            error_message=f"{info.path.name} line {record.line}: {record.problem}"
+            if record.problem
+            else "",
+            created_at=now,
+            row_key=row_key(data, flow.key),
+        )
+
+
+def create_batch(
+    csv_path: str | Path,
+    flow: Flow,
+    settings: BatchSettings,
+    store: ManifestStore,
+    *,
+    run_id: str,
+) -> BatchManifest:
+    """Check the CSV, check the flow's columns, then write the manifest and its jobs."""
+    path = check_csv_file(csv_path, settings)
+    info = inspect_csv(path, settings)
+    check_columns(flow, info.headers)
+    now = datetime.now(UTC)
+    batch_id = new_batch_id()
+    manifest = BatchManifest(
+        batch_id=batch_id,
+        run_id=run_id,
+        csv_path=str(path),
+        csv_sha256=info.sha256,
+        encoding=info.encoding,
+        dialect=info.dialect,
+        headers=list(info.headers),
+        flow_ref=flow.source,
+        flow_name=flow.name,
+        created_at=now,
+        settings={"base_url": settings.base_url} if settings.base_url else {},
+    )
+    store.create_batch(
+        manifest,
+        _jobs(batch_id, info, iter_records(info, settings), flow, now),
+        chunk_size=settings.chunk_size,
+    )
+    batch_dir = settings.artifacts_dir / batch_id
+    store.export_manifest_json(batch_id, batch_dir / "manifest.json")
+    return store.get_manifest(batch_id)

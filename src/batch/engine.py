@@ -1,0 +1,209 @@
+"""``BatchEngine``: the public API. Thin orchestration over the modules that do
+the work (creation, execution, store, retry, reports).
+
+    engine = BatchEngine(RunContext.create(), config={"concurrency": 4})
+    manifest = engine.create_batch_jobs("data.csv", "flow.yaml")
+    summary = await engine.execute_batch_jobs(manifest.batch_id)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any
+
+from runtime.browser import BrowserManager
+from runtime.flow import Flow, load_flow
+
+from batch.creation import create_batch
+from batch.csv_utils import parse_csv
+from batch.execution import BatchExecution, ExecutionOptions
+from batch.models import BatchManifest, JobStatus
+from batch.progress_tracker import ProgressCallback
+from batch.reports import write_reports
+from batch.retry import RetryPolicy, Sleep
+from batch.store import ManifestStore
+from batch.summary import BatchSummary, build_summary
+from runtime.executor import CommitHook, LocalJobRunner
+from runtime.outcome import ErrorCategory
+from runtime.run_context import RunContext
+from runtime.settings import BatchSettings
+
+__all__ = ["BatchEngine"]
+
+
+class BatchEngine:
+    """Create, execute, resume, retry and cancel batches; summarise them."""
+
+    def __init__(
+        self,
+        run_context: RunContext | None = None,
+        config: Mapping[str, Any] | None = None,
+        *,
+        store: ManifestStore | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if run_context is None:
+            run_context = RunContext.create(dict(config or {}))
+        elif config:
+            settings = run_context.settings.with_overrides(**config)
+            run_context = RunContext(settings, run_context.run_id, run_context.logger)
+        self.context = run_context
+        self.store = store or ManifestStore.for_settings(run_context.settings)
+        self.sleep = sleep
+        self._flows: dict[str, Flow] = {}
+        self._execution: BatchExecution | None = None
+
+    @property
+    def settings(self) -> BatchSettings:
+        return self.context.settings
+
+    def batch_dir(self, batch_id: str) -> Path:
+        return self.settings.artifacts_dir / batch_id
+
+    # --- creating -------------------------------------------------------------
+    def parse_csv(self, csv_path: str | Path) -> list[dict[str, str]]:
+        """Every row of a (small) CSV as dicts, after the same checks as a batch."""
+        return parse_csv(csv_path, self.settings)
+
+    def load_flow(self, flow: str | Path | Flow) -> Flow:
+        if isinstance(flow, Flow):
+            return flow
+        return load_flow(flow, base_dir=self.settings.base_dir)
+
+    def create_batch_jobs(self, csv_path: str | Path, flow: str | Path | Flow) -> BatchManifest:
+        """Check the CSV and flow, and store one pending job per row. Runs nothing."""
+        loaded = self.load_flow(flow)
+        manifest = create_batch(
+            csv_path, loaded, self.settings, self.store, run_id=self.context.run_id
+        )
+        self._flows[manifest.batch_id] = loaded
+        self.context.logger.info(
+            "batch %s: %d jobs from %s", manifest.batch_id, manifest.total, manifest.csv_path
+        )
+        return manifest
+
+    # --- running --------------------------------------------------------------
+    async def start_batch(
+        self,
+        csv_path: str | Path,
+        flow: str | Path | Flow,
+        progress_callback: ProgressCallback | None = None,
+    ) -> BatchSummary:
+        """Create a batch and execute it."""
+        manifest = self.create_batch_jobs(csv_path, flow)
+        return await self.execute_batch_jobs(manifest.batch_id, progress_callback)
+
+    async def execute_batch_jobs(
+        self,
+        batch_id: str,
+        progress_callback: ProgressCallback | None = None,
+        *,
+        policy: RetryPolicy | None = None,
+    ) -> BatchSummary:
+        """Run the batch's pending jobs (and interrupted ones); write the reports."""
+        manifest = self.store.get_manifest(batch_id)
+        flow = self._flows.get(batch_id) or self.load_flow(manifest.flow_ref)
+        settings = self._settings_for(manifest)
+        policy = policy or RetryPolicy.from_settings(settings)
+        if self.store.job_ids(batch_id, [JobStatus.PENDING, JobStatus.RUNNING]):
+            async with BrowserManager(settings) as browser:
+
+                def runner(on_commit: CommitHook) -> LocalJobRunner:
+                    return LocalJobRunner(
+                        flow, settings, browser, self.batch_dir(batch_id), on_commit=on_commit
+                    )
+
+                self._execution = BatchExecution(
+                    self.store,
+                    batch_id,
+                    runner,
+                    policy,
+                    ExecutionOptions(concurrency=settings.concurrency, idempotent=flow.idempotent),
+                    sleep=self.sleep,
+                    progress=progress_callback,
+                )
+                try:
+                    await self._execution.run()
+                finally:
+                    self._execution = None
+        return self.write_reports(batch_id)
+
+    async def resume_batch(
+        self, batch_id: str, progress_callback: ProgressCallback | None = None
+    ) -> BatchSummary:
+        """Pick up pending, cancelled and interrupted jobs after a stop or a crash."""
+        self.store.requeue(batch_id, [JobStatus.CANCELLED])
+        return await self.execute_batch_jobs(batch_id, progress_callback)
+
+    async def retry_batch_jobs(
+        self,
+        batch_id: str,
+        job_ids: Collection[str] | None = None,
+        *,
+        categories: Collection[ErrorCategory] | None = None,
+        max_retries: int | None = None,
+        retry_delay: float | None = None,
+        backoff_factor: float | None = None,
+        progress_callback: ProgressCallback | None = None,
+    ) -> BatchSummary:
+        """Re-queue failed jobs (optionally only some ids or categories) and run them."""
+        self.store.requeue(batch_id, [JobStatus.FAILED], job_ids=job_ids, categories=categories)
+        base = RetryPolicy.from_settings(self.settings)
+        policy = RetryPolicy(
+            max_retries=base.max_retries if max_retries is None else max_retries,
+            retry_delay=base.retry_delay if retry_delay is None else retry_delay,
+            backoff_factor=base.backoff_factor if backoff_factor is None else backoff_factor,
+            max_delay=base.max_delay,
+            jitter=base.jitter,
+            retry_on=base.retry_on,
+        )
+        return await self.execute_batch_jobs(batch_id, progress_callback, policy=policy)
+
+    def cancel_batch(self, batch_id: str) -> None:
+        """Ask the engine running this batch (in any process) to wind down."""
+        self.store.get_manifest(batch_id)
+        self.store.request_cancel(batch_id)
+
+    def stop(self) -> None:
+        """Stop scheduling in this process (first Ctrl-C); running jobs finish."""
+        if self._execution is not None:
+            self._execution.stop()
+
+    def abort(self) -> None:
+        """Cancel running jobs in this process too (second Ctrl-C)."""
+        if self._execution is not None:
+            self._execution.abort()
+
+    # --- reading --------------------------------------------------------------
+    def get_batch_summary(self, batch_id: str) -> BatchSummary:
+        manifest = self.store.get_manifest(batch_id)
+        return build_summary(manifest, self.store.iter_jobs(batch_id))
+
+    def list_batches(self, limit: int | None = None) -> list[BatchManifest]:
+        return self.store.list_batches(limit)
+
+    def write_reports(
+        self, batch_id: str, formats: Collection[str] | None = None, out: Path | None = None
+    ) -> BatchSummary:
+        """Write the reports (HTML, JUnit, CSV, JSON, Markdown) and the manifest."""
+        manifest = self.store.get_manifest(batch_id)
+        flow = self._flows.get(batch_id)
+        batch_dir = out or self.batch_dir(batch_id)
+        self.store.export_manifest_json(batch_id, self.batch_dir(batch_id) / "manifest.json")
+        kwargs: dict[str, Any] = {"secrets": flow.secrets if flow else ()}
+        if formats is not None:
+            kwargs["formats"] = formats
+        write_reports(manifest, lambda: self.store.iter_jobs(batch_id), batch_dir, **kwargs)
+        return self.get_batch_summary(batch_id)
+
+    def _settings_for(self, manifest: BatchManifest) -> BatchSettings:
+        """The batch's recorded base URL applies unless this run overrides it."""
+        recorded = manifest.settings.get("base_url")
+        if recorded and not self.settings.base_url:
+            return self.settings.with_overrides(base_url=recorded)
+        return self.settings
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,211 @@
+"""Executing a batch: claim pending jobs, run them with bounded concurrency,
+retry what the policy allows, and record every attempt durably.
+
+Stopping: ``stop()`` (first Ctrl-C, or ``batchwright cancel`` from another
+process) stops scheduling and lets running jobs finish; ``abort()`` (second
+Ctrl-C) cancels running jobs too. Either way the batch stays resumable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from batch.models import AttemptRecord, BatchJob, BatchStatus, JobStatus
+from batch.progress_tracker import ProgressCallback, ProgressTracker
+from batch.retry import RetryPolicy, Sleep
+from batch.store import ManifestStore
+from runtime.executor import CommitHook, JobRunner
+from runtime.outcome import AttemptOutcome, JobSpec
+
+__all__ = ["BatchExecution", "ExecutionOptions", "new_owner_id"]
+
+logger = logging.getLogger("batchwright.execution")
+
+
+def new_owner_id() -> str:
+    """Identifies this engine process as the owner of the jobs it runs (leases)."""
+    return f"{os.uname().nodename}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+@dataclass(frozen=True)
+class ExecutionOptions:
+    concurrency: int
+    idempotent: bool = True
+    """False: a job interrupted after its commit step waits in needs_review."""
+    lease_s: float = 30.0
+    """A running job whose owner stops renewing this long is considered interrupted."""
+    poll_interval_s: float = 1.0
+    """How often to renew leases and look for a cancel request from another process."""
+
+
+class BatchExecution:
+    """One run of one batch by this process."""
+
+    def __init__(
+        self,
+        store: ManifestStore,
+        batch_id: str,
+        runner: Callable[[CommitHook], JobRunner],
+        policy: RetryPolicy,
+        options: ExecutionOptions,
+        *,
+        owner: str | None = None,
+        sleep: Sleep = asyncio.sleep,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.store = store
+        self.batch_id = batch_id
+        self.runner = runner(self.on_commit)
+        self.policy = policy
+        self.options = options
+        self.owner = owner or new_owner_id()
+        self.sleep = sleep
+        self.progress = progress
+        self.tokens: dict[str, str] = {}
+        self._stopping = asyncio.Event()
+        self._cancelled_by_request = False
+        self._workers: list[asyncio.Task[None]] = []
+
+    def stop(self) -> None:
+        """Stop scheduling new jobs; running ones finish and are recorded."""
+        self._stopping.set()
+
+    def abort(self) -> None:
+        """Cancel running jobs as well (they are recorded as cancelled, resumable)."""
+        self._stopping.set()
+        for worker in self._workers:
+            worker.cancel()
+
+    async def on_commit(self, spec: JobSpec) -> None:
+        """Durably record that the job reached its point of no return, before it acts."""
+        self.store.mark_reached_commit(spec.job_id, self.tokens[spec.job_id])
+
+    async def run(self) -> BatchStatus:
+        """Run every pending job; return the batch's status afterwards."""
+        self.store.requeue_stale(self.batch_id)
+        tracker = ProgressTracker(
+            self.batch_id,
+            self.store.count_by_status(self.batch_id),
+            self.options.concurrency,
+            self.progress,
+        )
+        pending = iter(self.store.job_ids(self.batch_id, [JobStatus.PENDING]))
+        self.store.set_batch_status(self.batch_id, BatchStatus.RUNNING)
+        self._workers = [
+            asyncio.create_task(self._worker(pending, tracker), name=f"batch-worker-{n}")
+            for n in range(self.options.concurrency)
+        ]
+        watcher = asyncio.create_task(self._watch(), name="batch-watcher")
+        try:
+            await asyncio.gather(*self._workers, return_exceptions=True)
+        finally:
+            watcher.cancel()
+            self.store.release_owner(self.owner)
+        if self._cancelled_by_request:
+            self.store.cancel_pending(self.batch_id)
+            self.store.clear_cancel(self.batch_id)
+        status = self._final_status()
+        self.store.set_batch_status(self.batch_id, status)
+        return status
+
+    def _final_status(self) -> BatchStatus:
+        counts = self.store.count_by_status(self.batch_id)
+        unfinished = counts.get(JobStatus.PENDING, 0) + counts.get(JobStatus.RUNNING, 0)
+        cancelled = counts.get(JobStatus.CANCELLED, 0)
+        return BatchStatus.INTERRUPTED if unfinished or cancelled else BatchStatus.FINISHED
+
+    async def _watch(self) -> None:
+        """Renew this owner's leases and honour a cancel requested by another process."""
+        while True:
+            await asyncio.sleep(self.options.poll_interval_s)
+            self.store.renew_lease(self.owner, self.options.lease_s)
+            if not self._stopping.is_set() and self.store.cancel_requested(self.batch_id):
+                logger.warning("batch %s: cancel requested; winding down", self.batch_id)
+                self._cancelled_by_request = True
+                self.stop()
+
+    async def _worker(self, pending: Iterator[str], tracker: ProgressTracker) -> None:
+        while not self._stopping.is_set():
+            job_id = next(pending, None)
+            if job_id is None:
+                return
+            token = self.store.claim_job(job_id, self.owner, self.options.lease_s)
+            if token is None:
+                continue  # another engine took it, or it was settled meanwhile
+            self.tokens[job_id] = token
+            tracker.job_started()
+            job = self.store.get_job(job_id)
+            try:
+                status, flaky = await self._run_job(job, token)
+            except asyncio.CancelledError:
+                status = self._record_cancelled(job_id, token)
+                tracker.job_finished(job_id, status)
+                raise
+            finally:
+                del self.tokens[job_id]
+            tracker.job_finished(job_id, status, flaky=flaky)
+
+    async def _run_job(self, job: BatchJob, token: str) -> tuple[JobStatus, bool]:
+        """Attempts until success or the policy gives up; returns (status, flaky)."""
+        number = len(job.attempts)  # a retried job goes on numbering its attempts
+        had_failure = False
+
+        async def attempt() -> AttemptOutcome:
+            nonlocal number, had_failure
+            number += 1
+            started_at = datetime.now(UTC)
+            spec = JobSpec(job.job_id, job.batch_id, job.row_index, job.row_data, number)
+            outcome = await self.runner.run(spec)
+            if self.policy.will_retry(outcome, number - len(job.attempts)):
+                had_failure = True
+                self.store.record_attempt(job.job_id, _record(number, started_at, outcome), token)
+                logger.info("job %s attempt %d: %s (retrying)", job.job_id, number, outcome.message)
+            else:
+                final_record.append(_record(number, started_at, outcome))
+            return outcome
+
+        final_record: list[AttemptRecord] = []
+        outcome: AttemptOutcome = await self.policy.retrying(self.sleep)(attempt)
+        status = JobStatus.COMPLETED if outcome.ok else JobStatus.FAILED
+        self.store.finish_job(
+            job.job_id,
+            token,
+            final_record[-1],
+            status,
+            outcome.category,
+            outcome.message,
+            dict(outcome.extracted),
+        )
+        return status, outcome.ok and had_failure
+
+    def _record_cancelled(self, job_id: str, token: str) -> JobStatus:
+        """A job cancelled mid-flight: re-runnable, unless it passed an unsafe commit."""
+        reached_commit = self.store.get_job(job_id).reached_commit
+        status = (
+            JobStatus.NEEDS_REVIEW
+            if reached_commit and not self.options.idempotent
+            else JobStatus.CANCELLED
+        )
+        message = "cancelled while running" + (
+            " after its commit step: outcome unknown" if status is JobStatus.NEEDS_REVIEW else ""
+        )
+        self.store.transition(job_id, status, token=token, error_message=message)
+        return status
+
+
+def _record(number: int, started_at: datetime, outcome: AttemptOutcome) -> AttemptRecord:
+    return AttemptRecord(
+        number=number,
+        started_at=started_at,
+        duration_s=outcome.duration_s,
+        ok=outcome.ok,
+        category=outcome.category,
+        message=outcome.message,
+        artifacts=[{"kind": a.kind, "path": a.path, "name": a.name} for a in outcome.artifacts],
+    )

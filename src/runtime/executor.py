@@ -1,0 +1,157 @@
+"""Running one attempt of one row in its own browser context.
+
+``JobRunner`` is the seam between the batch side and the browser side: one
+method, ``run(spec) -> AttemptOutcome``. ``LocalJobRunner`` runs the attempt in
+this process on a shared browser; a distributed runner would send the same spec
+to a worker. Nothing here raises for a failed row: every failure becomes an
+outcome with an error category.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Protocol
+
+from playwright.async_api import BrowserContext, Page
+
+from runtime.artifacts import AttemptArtifacts, job_dir_name
+from runtime.browser import BrowserManager
+from runtime.classify import classify
+from runtime.flow import Flow
+from runtime.flow_context import FlowContext
+from runtime.outcome import Artifact, AttemptOutcome, ErrorCategory, JobSpec
+from runtime.settings import BatchSettings
+from runtime.steps import run_flow
+
+__all__ = ["CommitHook", "JobRunner", "LocalJobRunner"]
+
+CommitHook = Callable[[JobSpec], Awaitable[None]]
+"""Called before a flow's point of no return; must durably record it before returning."""
+
+logger = logging.getLogger("batchwright.executor")
+
+
+class JobRunner(Protocol):
+    async def run(self, spec: JobSpec) -> AttemptOutcome:
+        """Run one attempt and describe what happened; never raise for a failed row."""
+        ...
+
+
+class LocalJobRunner:
+    """Runs attempts in this process: a fresh browser context per attempt."""
+
+    def __init__(
+        self,
+        flow: Flow,
+        settings: BatchSettings,
+        browser: BrowserManager,
+        batch_dir: Path,
+        *,
+        on_commit: CommitHook | None = None,
+    ) -> None:
+        self.flow = flow
+        self.settings = settings
+        self.browser = browser
+        self.batch_dir = batch_dir
+        self.on_commit = on_commit
+        self.base_url = settings.base_url or flow.base_url
+        self.job_timeout_s = flow.timeout_s or settings.job_timeout_s
+
+    async def run(self, spec: JobSpec) -> AttemptOutcome:
+        started = time.monotonic()
+        artifacts = AttemptArtifacts(
+            self.batch_dir, job_dir_name(spec.row_index, spec.job_id), spec.attempt
+        )
+        try:
+            async with self.browser.new_context() as context:
+                return await self._run_in_context(spec, context, artifacts, started)
+        except Exception as exc:
+            category, message, retry_after = classify(exc)
+            return AttemptOutcome(
+                ok=False,
+                duration_s=time.monotonic() - started,
+                category=category,
+                message=message,
+                artifacts=tuple(artifacts.artifacts),
+                retry_after_s=retry_after,
+            )
+
+    async def _run_in_context(
+        self,
+        spec: JobSpec,
+        context: BrowserContext,
+        artifacts: AttemptArtifacts,
+        started: float,
+    ) -> AttemptOutcome:
+        traced = self._traced(spec.attempt)
+        if traced:
+            await artifacts.start_trace(context)
+        page = await context.new_page()
+        artifacts.watch_console(page)
+        ctx = self._flow_context(spec, page, artifacts)
+        try:
+            extracted = await asyncio.wait_for(
+                run_flow(
+                    page,
+                    self.flow,
+                    spec.row,
+                    ctx,
+                    base_url=self.base_url,
+                    timeout_s=self.settings.step_timeout_s,
+                ),
+                timeout=self.job_timeout_s,
+            )
+        except Exception as exc:
+            category, message, retry_after = classify(exc)
+            if isinstance(exc, TimeoutError) and category is ErrorCategory.TRANSIENT:
+                message = f"job exceeded its {self.job_timeout_s:g} s timeout (watchdog)"
+            await artifacts.capture_failure(
+                page,
+                screenshot=self.settings.screenshot_on_failure,
+                html=self.settings.html_on_failure,
+            )
+            if traced:
+                await artifacts.stop_trace(context, keep=True)
+            return AttemptOutcome(
+                ok=False,
+                duration_s=time.monotonic() - started,
+                category=category,
+                message=message,
+                artifacts=tuple(artifacts.artifacts),
+                retry_after_s=retry_after,
+            )
+        if traced:
+            await artifacts.stop_trace(context, keep=self.settings.trace == "always")
+        return AttemptOutcome(
+            ok=True,
+            duration_s=time.monotonic() - started,
+            artifacts=tuple(artifacts.artifacts),
+            extracted=dict(extracted),
+        )
+
+    def _traced(self, attempt: int) -> bool:
+        """``retries`` traces only retries, so rows that pass first time pay nothing."""
+        mode = self.settings.trace
+        return mode in ("on-failure", "always") or (mode == "retries" and attempt > 1)
+
+    def _flow_context(self, spec: JobSpec, page: Page, artifacts: AttemptArtifacts) -> FlowContext:
+        async def screenshot(name: str) -> Artifact:
+            return await artifacts.screenshot(page, name)
+
+        async def commit() -> None:
+            if self.on_commit is not None:
+                await self.on_commit(spec)
+
+        return FlowContext(
+            job_id=spec.job_id,
+            batch_id=spec.batch_id,
+            row_index=spec.row_index,
+            attempt=spec.attempt,
+            logger=logger,
+            screenshot_fn=screenshot,
+            commit_fn=commit,
+        )
