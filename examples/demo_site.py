@@ -12,6 +12,7 @@ record was entered exactly once. Tests extend the router with failure endpoints.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import html
 import json
 import re
@@ -68,7 +69,7 @@ class DemoHandler(BaseHTTPRequestHandler):
     server: DemoServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         """Quiet: tests and the demo print their own progress."""
 
     def do_GET(self) -> None:
@@ -126,11 +127,11 @@ def _form(params: dict[str, str], error: str = "") -> str:
     )
 
 
-def index(handler: DemoHandler, params: dict[str, str]) -> None:
+def index(handler: DemoHandler, _params: dict[str, str]) -> None:
     handler.send_page("Demo CRM", '<p><a href="/customers/new">New customer</a></p>')
 
 
-def new_customer(handler: DemoHandler, params: dict[str, str]) -> None:
+def new_customer(handler: DemoHandler, _params: dict[str, str]) -> None:
     handler.send_page("New customer", _form({}))
 
 
@@ -167,7 +168,7 @@ def show_customer(handler: DemoHandler, params: dict[str, str]) -> None:
     )
 
 
-def submissions(handler: DemoHandler, params: dict[str, str]) -> None:
+def submissions(handler: DemoHandler, _params: dict[str, str]) -> None:
     with handler.server.state.lock:
         body = json.dumps(handler.server.state.customers).encode()
     handler.send_body(body, content_type="application/json")
@@ -185,9 +186,7 @@ DEMO_ROUTES: dict[tuple[str, str], Route] = {
 class DemoServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(
-        self, port: int = 0, routes: dict[tuple[str, str], Route] | None = None
-    ) -> None:
+    def __init__(self, port: int = 0, routes: dict[tuple[str, str], Route] | None = None) -> None:
         super().__init__(("127.0.0.1", port), DemoHandler)
         self.routes = {**DEMO_ROUTES, **(routes or {})}
         self.state = SiteState()
@@ -207,11 +206,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args()
     server = DemoServer(args.port)
-    print(f"demo site on {server.url} (Ctrl-C to stop)", flush=True)  # noqa: T201 - CLI output
-    try:
+    print(f"demo site on {server.url} (Ctrl-C to stop)", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

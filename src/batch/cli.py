@@ -62,7 +62,8 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
         except BatchEngineError as exc:
             if State.debug:
                 raise
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            message = " ".join(str(exc).split())  # one line, whatever the error's layout
+            err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_USAGE) from None
 
     return wrapper
@@ -251,7 +252,9 @@ def status(batch_id: str) -> None:
 
 @app.command("list")
 @handle_errors
-def list_(limit: Annotated[int, typer.Option(help="Newest first, at most this many.")] = 20) -> None:
+def list_(
+    limit: Annotated[int, typer.Option(help="Newest first, at most this many.")] = 20,
+) -> None:
     """The batches in the store."""
     cli_output.print_batches(out, engine().list_batches(limit))
 

@@ -11,12 +11,11 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from runtime.flow import Flow, check_columns
-
 from batch.csv_utils import CsvInfo, CsvRecord, inspect_csv, iter_records
 from batch.models import BatchJob, BatchManifest, JobStatus
 from batch.security import check_csv_file
 from batch.store import ManifestStore
+from runtime.flow import Flow, check_columns
 from runtime.settings import BatchSettings
 
 __all__ = ["create_batch", "new_batch_id", "row_key"]

@@ -13,9 +13,6 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from runtime.browser import BrowserManager
-from runtime.flow import Flow, load_flow
-
 from batch.creation import create_batch
 from batch.csv_utils import parse_csv
 from batch.execution import BatchExecution, ExecutionOptions
@@ -25,7 +22,9 @@ from batch.reports import write_reports
 from batch.retry import RetryPolicy, Sleep
 from batch.store import ManifestStore
 from batch.summary import BatchSummary, build_summary
+from runtime.browser import BrowserManager
 from runtime.executor import CommitHook, LocalJobRunner
+from runtime.flow import Flow, load_flow
 from runtime.outcome import ErrorCategory
 from runtime.run_context import RunContext
 from runtime.settings import BatchSettings

@@ -9,12 +9,18 @@ Ctrl-C) cancels running jobs too. Either way the batch stays resumable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
+import socket
 from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
+
+import psutil
 
 from batch.models import AttemptRecord, BatchJob, BatchStatus, JobStatus
 from batch.progress_tracker import ProgressCallback, ProgressTracker
@@ -23,14 +29,45 @@ from batch.store import ManifestStore
 from runtime.executor import CommitHook, JobRunner
 from runtime.outcome import AttemptOutcome, JobSpec
 
-__all__ = ["BatchExecution", "ExecutionOptions", "new_owner_id"]
+__all__ = [
+    "BatchExecution",
+    "ConcurrencyLimiter",
+    "ExecutionOptions",
+    "new_owner_id",
+    "owner_is_dead",
+]
 
 logger = logging.getLogger("batchwright.execution")
 
 
 def new_owner_id() -> str:
-    """Identifies this engine process as the owner of the jobs it runs (leases)."""
-    return f"{os.uname().nodename}:{os.getpid()}:{secrets.token_hex(4)}"
+    """Identifies this engine (host, pid, nonce) as the owner of the jobs it runs."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def owner_is_dead(owner: str, me: str) -> bool:
+    """True when ``owner`` surely stopped: an engine of this host whose process is gone,
+    or an earlier engine of this very process. Other hosts' owners wait for their lease.
+    """
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or owner == me:
+        return False
+    pid = int(pid_text)
+    return pid == os.getpid() or not psutil.pid_exists(pid)
+
+
+class ConcurrencyLimiter(Protocol):
+    """Decides how many of the workers may run a job at once (adaptive concurrency)."""
+
+    @property
+    def limit(self) -> int:
+        """The number of jobs currently allowed at once."""
+        ...
+
+    def slot(self) -> AbstractAsyncContextManager[None]:
+        """Held while one job is claimed and run."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -42,6 +79,8 @@ class ExecutionOptions:
     """A running job whose owner stops renewing this long is considered interrupted."""
     poll_interval_s: float = 1.0
     """How often to renew leases and look for a cancel request from another process."""
+    limiter: ConcurrencyLimiter | None = None
+    """Varies the jobs at once between 1 and ``concurrency`` (None: always ``concurrency``)."""
 
 
 class BatchExecution:
@@ -83,12 +122,27 @@ class BatchExecution:
             worker.cancel()
 
     async def on_commit(self, spec: JobSpec) -> None:
-        """Durably record that the job reached its point of no return, before it acts."""
-        self.store.mark_reached_commit(spec.job_id, self.tokens[spec.job_id])
+        """Durably record that the job reached its point of no return, before it acts.
+
+        Idempotent flows are safe to repeat, so for them there is nothing to guard.
+        """
+        if not self.options.idempotent:
+            self.store.mark_reached_commit(spec.job_id, self.tokens[spec.job_id])
+
+    def recover_interrupted(self) -> None:
+        """Jobs left running by a crashed engine: re-run them, or hold them for review."""
+        for owner in self.store.running_owners(self.batch_id):
+            if owner_is_dead(owner, self.owner):
+                to_pending, to_review = self.store.release_owner(owner)
+                logger.warning(
+                    "batch %s: engine %s is gone; %d interrupted jobs re-queued, %d need review",
+                    self.batch_id, owner, to_pending, to_review,
+                )  # fmt: skip
+        self.store.requeue_stale(self.batch_id)
 
     async def run(self) -> BatchStatus:
         """Run every pending job; return the batch's status afterwards."""
-        self.store.requeue_stale(self.batch_id)
+        self.recover_interrupted()
         tracker = ProgressTracker(
             self.batch_id,
             self.store.count_by_status(self.batch_id),
@@ -131,25 +185,34 @@ class BatchExecution:
                 self.stop()
 
     async def _worker(self, pending: Iterator[str], tracker: ProgressTracker) -> None:
+        limiter = self.options.limiter
         while not self._stopping.is_set():
-            job_id = next(pending, None)
-            if job_id is None:
-                return
-            token = self.store.claim_job(job_id, self.owner, self.options.lease_s)
-            if token is None:
-                continue  # another engine took it, or it was settled meanwhile
-            self.tokens[job_id] = token
-            tracker.job_started()
-            job = self.store.get_job(job_id)
-            try:
-                status, flaky = await self._run_job(job, token)
-            except asyncio.CancelledError:
-                status = self._record_cancelled(job_id, token)
-                tracker.job_finished(job_id, status)
-                raise
-            finally:
-                del self.tokens[job_id]
-            tracker.job_finished(job_id, status, flaky=flaky)
+            async with limiter.slot() if limiter else contextlib.nullcontext():
+                if self._stopping.is_set():
+                    return
+                job_id = next(pending, None)
+                if job_id is None:
+                    return
+                await self._claim_and_run(job_id, tracker)
+            if limiter:
+                tracker.concurrency = limiter.limit
+
+    async def _claim_and_run(self, job_id: str, tracker: ProgressTracker) -> None:
+        token = self.store.claim_job(job_id, self.owner, self.options.lease_s)
+        if token is None:
+            return  # another engine took it, or it was settled meanwhile
+        self.tokens[job_id] = token
+        tracker.job_started()
+        job = self.store.get_job(job_id)
+        try:
+            status, flaky = await self._run_job(job, token)
+        except asyncio.CancelledError:
+            status = self._record_cancelled(job_id, token)
+            tracker.job_finished(job_id, status)
+            raise
+        finally:
+            del self.tokens[job_id]
+        tracker.job_finished(job_id, status, flaky=flaky)
 
     async def _run_job(self, job: BatchJob, token: str) -> tuple[JobStatus, bool]:
         """Attempts until success or the policy gives up; returns (status, flaky)."""

@@ -219,6 +219,16 @@ class ManifestStore:
             )
             return cursor.rowcount == 1
 
+    def running_owners(self, batch_id: str) -> set[str]:
+        """The owners holding leases on the batch's running jobs (live or not)."""
+        with self._tx("DEFERRED") as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT lease_owner FROM jobs"
+                " WHERE batch_id = ? AND status = 'running' AND lease_owner IS NOT NULL",
+                (batch_id,),
+            ).fetchall()
+        return {str(row[0]) for row in rows}
+
     def batch_owner(self, batch_id: str, now: datetime | None = None) -> str | None:
         """The owner whose lease on ``batch_id`` is live (for ``status``), else None."""
         with self._tx("DEFERRED") as conn:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from runtime.browser import BrowserManager
 from runtime.settings import BatchSettings, load_settings
 
 TESTS_DIR = Path(__file__).parent
@@ -83,7 +84,5 @@ def settings(make_settings: Any) -> BatchSettings:
 @pytest.fixture
 async def browser_manager(settings: BatchSettings) -> AsyncIterator[Any]:
     """A launched ``BrowserManager`` (real Chromium), closed after the test."""
-    from runtime.browser import BrowserManager
-
     async with BrowserManager(settings) as manager:
         yield manager

@@ -294,6 +294,7 @@ def test_to_dict_has_stable_json_keys() -> None:
         "batch_id",
         "flow_name",
         "flow_ref",
+        "status",
         "csv_path",
         "created_at",
         "total",
