@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -21,7 +22,7 @@ from rich.console import Console
 from batch import cli_output
 from batch.engine import BatchEngine
 from batch.exceptions import BatchEngineError
-from batch.models import BatchStatus
+from batch.models import BatchStatus, JobStatus
 from batch.preview import preview_csv
 from batch.progress import make_progress
 from batch.summary import BatchSummary
@@ -82,6 +83,11 @@ def global_options(
 ) -> None:
     State.debug = debug
     State.config = {"artifacts_dir": artifacts}
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
 
 
 ProgressOpt = Annotated[
@@ -92,21 +98,32 @@ ProgressOpt = Annotated[
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only the final line.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON progress event per line.")]
-ConcurrencyOpt = Annotated[int | None, typer.Option(help="Jobs at once.", min=1)]
+ConcurrencyOpt = Annotated[
+    str | None,
+    typer.Option(help="Jobs at once: a number, or auto (adapts to CPU and memory)."),
+]
 RetriesOpt = Annotated[int | None, typer.Option("--retries", help="Retries per job.", min=0)]
 HeadedOpt = Annotated[bool, typer.Option("--headed", help="Show the browser window.")]
 BaseUrlOpt = Annotated[str | None, typer.Option(help="Overrides the flow's base_url.")]
+RateOpt = Annotated[
+    str | None, typer.Option(help="At most this many job starts, e.g. 2/s or 90/min.")
+]
+DelayOpt = Annotated[
+    float | None, typer.Option("--delay", help="Seconds each worker pauses between jobs.", min=0)
+]
 TraceOpt = Annotated[
     str | None, typer.Option(help="Tracing: off, on-failure, retries (default), always.")
 ]
 
 
 def _exec_config(
-    concurrency: int | None,
+    concurrency: str | None,
     retries: int | None,
     headed: bool,
     base_url: str | None,
     trace: str | None,
+    rate: str | None = None,
+    delay: float | None = None,
 ) -> dict[str, Any]:
     return {
         "concurrency": concurrency,
@@ -114,6 +131,8 @@ def _exec_config(
         "headless": False if headed else None,
         "base_url": base_url,
         "trace": trace,
+        "rate": rate,
+        "delay_s": delay,
     }
 
 
@@ -167,12 +186,24 @@ def run(
     retries: RetriesOpt = None,
     headed: HeadedOpt = False,
     trace: TraceOpt = None,
+    rate: RateOpt = None,
+    delay: DelayOpt = None,
+    secret: Annotated[
+        list[str] | None, typer.Option("--secret", help="Mask this column's values (repeatable).")
+    ] = None,
+    skip_completed: Annotated[
+        bool, typer.Option(help="Skip rows an earlier batch of this flow completed.")
+    ] = False,
     progress: ProgressOpt = "auto",
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Create a batch from CSV and FLOW, run it, print the summary and report paths."""
-    batch_engine = engine(**_exec_config(concurrency, retries, headed, base_url, trace))
+    batch_engine = engine(
+        **_exec_config(concurrency, retries, headed, base_url, trace, rate, delay),
+        secrets=frozenset(secret or ()) or None,
+        skip_completed=skip_completed or None,
+    )
     mode = _progress_mode(progress, quiet, json_)
     manifest = batch_engine.create_batch_jobs(csv, flow)
     if mode != "json":
@@ -194,12 +225,16 @@ def resume(
     headed: HeadedOpt = False,
     base_url: BaseUrlOpt = None,
     trace: TraceOpt = None,
+    rate: RateOpt = None,
+    delay: DelayOpt = None,
     progress: ProgressOpt = "auto",
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Run what a stopped or crashed batch left: pending, cancelled and interrupted rows."""
-    batch_engine = engine(**_exec_config(concurrency, retries, headed, base_url, trace))
+    batch_engine = engine(
+        **_exec_config(concurrency, retries, headed, base_url, trace, rate, delay)
+    )
     mode = _progress_mode(progress, quiet, json_)
     summary = _run_with_signals(
         batch_engine, lambda cb: batch_engine.resume_batch(batch_id, cb), mode
@@ -241,6 +276,27 @@ def cancel(batch_id: str) -> None:
     """Ask the engine running BATCH_ID (in any process) to stop; it stays resumable."""
     engine().cancel_batch(batch_id)
     out.print(f"cancel requested for {batch_id}; `batchwright resume {batch_id}` continues it")
+
+
+@app.command()
+@handle_errors
+def review(
+    batch_id: str,
+    mark: Annotated[
+        JobStatus | None,
+        typer.Option(help="Settle the rows: completed (it was entered) or pending (re-run it)."),
+    ] = None,
+    job: Annotated[list[str] | None, typer.Option("--job", help="Only this job id.")] = None,
+) -> None:
+    """Rows whose outcome is unknown (interrupted after their commit step)."""
+    batch_engine = engine()
+    if mark is None:
+        cli_output.print_review(out, batch_engine.jobs_needing_review(batch_id))
+        return
+    settled = batch_engine.settle_review(batch_id, mark, job)
+    out.print(f"{settled} row(s) marked {mark.value}")
+    if mark is JobStatus.PENDING and settled:
+        out.print(f"`batchwright resume {batch_id}` enters them")
 
 
 @app.command()

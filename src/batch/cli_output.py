@@ -8,12 +8,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from batch.models import BatchManifest, JobStatus
+from batch.models import BatchJob, BatchManifest, JobStatus
 from batch.preview import Preview
 from batch.progress import final_line
 from batch.summary import BatchSummary
 
-__all__ = ["print_batches", "print_final", "print_preview", "print_status"]
+__all__ = ["print_batches", "print_final", "print_preview", "print_review", "print_status"]
 
 MAX_CELL = 60
 
@@ -62,6 +62,21 @@ def print_batches(console: Console, batches: list[BatchManifest]) -> None:
             manifest.status.value,
         )
     console.print(table)
+
+
+def print_review(console: Console, jobs: list[BatchJob]) -> None:
+    if not jobs:
+        console.print("no rows need review")
+        return
+    table = Table("job", "line", "row", "why", title=f"{len(jobs)} row(s) need review")
+    for job in jobs:
+        row = ", ".join(f"{k}={_cell(v)}" for k, v in list(job.row_data.items())[:3])
+        table.add_row(job.job_id, str(job.source_line), row, job.error_message)
+    console.print(table)
+    console.print(
+        "check each in the target system, then: batchwright review BATCH_ID "
+        "--mark completed|pending [--job ID ...]"
+    )
 
 
 def print_preview(console: Console, preview: Preview) -> None:

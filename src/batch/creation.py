@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from batch.csv_utils import CsvInfo, CsvRecord, inspect_csv, iter_records
+from batch.exceptions import ConfigurationError, FileProcessingError
 from batch.models import BatchJob, BatchManifest, JobStatus
 from batch.security import check_csv_file
 from batch.store import ManifestStore
@@ -54,6 +55,47 @@ def _jobs(
         )
 
 
+def _secret_columns(flow: Flow, settings: BatchSettings, headers: Sequence[str]) -> list[str]:
+    """The flow's secret columns plus ``--secret`` ones, which must exist in the CSV."""
+    missing = sorted(settings.secrets - set(headers))
+    if missing:
+        raise ConfigurationError(
+            f"secret column(s) {', '.join(map(repr, missing))} not in the CSV; "
+            f"its columns are {', '.join(headers)}"
+        )
+    return sorted(set(flow.secrets) | settings.secrets)
+
+
+def _recorded_settings(settings: BatchSettings, secrets: list[str]) -> dict[str, object]:
+    """What a later resume, retry or report must know about how the batch was made."""
+    recorded: dict[str, object] = {"secrets": secrets}
+    if settings.base_url:
+        recorded["base_url"] = settings.base_url
+    return recorded
+
+
+def _apply_key_policies(
+    manifest: BatchManifest, flow: Flow, settings: BatchSettings, store: ManifestStore
+) -> None:
+    """Duplicate keys fail the batch or are skipped; rows done by an earlier batch of
+    the same flow are skipped with ``skip_completed``. All before any job runs."""
+    duplicates = store.duplicate_keys(manifest.batch_id)
+    if duplicates and settings.duplicate_rows == "fail":
+        store.delete_batch(manifest.batch_id)
+        key = f"the same {', '.join(flow.key)}" if flow.key else "identical content"
+        groups = "; ".join(" and ".join(map(str, lines)) for lines in duplicates[:5])
+        raise FileProcessingError(
+            f"rows with {key} would be entered twice: lines {groups}",
+            path=manifest.csv_path,
+            hint="remove the duplicates, or set BATCH_DUPLICATE_ROWS=skip to keep the "
+            "first and skip the others",
+        )
+    if duplicates:
+        store.skip_duplicates(manifest.batch_id)
+    if settings.skip_completed:
+        store.skip_completed_elsewhere(manifest.batch_id, flow.name)
+
+
 def create_batch(
     csv_path: str | Path,
     flow: Flow,
@@ -66,6 +108,7 @@ def create_batch(
     path = check_csv_file(csv_path, settings)
     info = inspect_csv(path, settings)
     check_columns(flow, info.headers)
+    secrets = _secret_columns(flow, settings, info.headers)
     now = datetime.now(UTC)
     batch_id = new_batch_id()
     manifest = BatchManifest(
@@ -79,13 +122,14 @@ def create_batch(
         flow_ref=flow.source,
         flow_name=flow.name,
         created_at=now,
-        settings={"base_url": settings.base_url} if settings.base_url else {},
+        settings=_recorded_settings(settings, secrets),
     )
     store.create_batch(
         manifest,
         _jobs(batch_id, info, iter_records(info, settings), flow, now),
         chunk_size=settings.chunk_size,
     )
+    _apply_key_policies(manifest, flow, settings, store)
     batch_dir = settings.artifacts_dir / batch_id
     store.export_manifest_json(batch_id, batch_dir / "manifest.json")
     return store.get_manifest(batch_id)

@@ -9,19 +9,22 @@ the work (creation, execution, store, retry, reports).
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 from batch.creation import create_batch
 from batch.csv_utils import parse_csv
+from batch.exceptions import ConfigurationError
 from batch.execution import BatchExecution, ExecutionOptions
-from batch.models import BatchManifest, JobStatus
+from batch.models import BatchJob, BatchManifest, JobStatus
 from batch.progress_tracker import ProgressCallback
 from batch.reports import write_reports
 from batch.retry import RetryPolicy, Sleep
 from batch.store import ManifestStore
 from batch.summary import BatchSummary, build_summary
+from batch.throttle import RateLimiter
 from runtime.browser import BrowserManager
 from runtime.executor import CommitHook, LocalJobRunner
 from runtime.flow import Flow, load_flow
@@ -30,6 +33,19 @@ from runtime.run_context import RunContext
 from runtime.settings import BatchSettings
 
 __all__ = ["BatchEngine"]
+
+
+def _secrets_of(manifest: BatchManifest) -> list[str]:
+    """The secret columns recorded when the batch was created."""
+    recorded = manifest.settings.get("secrets", [])
+    return [str(column) for column in recorded]
+
+
+def max_concurrency(settings: BatchSettings) -> int:
+    """The number of workers: the fixed concurrency, or the most ``auto`` may use."""
+    if isinstance(settings.concurrency, int):
+        return settings.concurrency
+    return 4 * (os.cpu_count() or 1)
 
 
 class BatchEngine:
@@ -119,7 +135,7 @@ class BatchEngine:
                     batch_id,
                     runner,
                     policy,
-                    ExecutionOptions(concurrency=settings.concurrency, idempotent=flow.idempotent),
+                    self._execution_options(settings, flow, manifest),
                     sleep=self.sleep,
                     progress=progress_callback,
                 )
@@ -178,7 +194,30 @@ class BatchEngine:
     # --- reading --------------------------------------------------------------
     def get_batch_summary(self, batch_id: str) -> BatchSummary:
         manifest = self.store.get_manifest(batch_id)
-        return build_summary(manifest, self.store.iter_jobs(batch_id))
+        return build_summary(
+            manifest, self.store.iter_jobs(batch_id), secrets=_secrets_of(manifest)
+        )
+
+    def jobs_needing_review(self, batch_id: str) -> list[BatchJob]:
+        """Rows whose outcome is unknown: interrupted after their point of no return."""
+        return list(self.store.iter_jobs(batch_id, [JobStatus.NEEDS_REVIEW]))
+
+    def settle_review(
+        self, batch_id: str, status: JobStatus, job_ids: Collection[str] | None = None
+    ) -> int:
+        """A person checked the target: mark rows ``completed`` (it was entered) or
+        ``pending`` (it was not; the next resume enters it). Returns how many."""
+        if status not in (JobStatus.COMPLETED, JobStatus.PENDING):
+            raise ConfigurationError(f"review rows as completed or pending, not {status}")
+        ids = job_ids or self.store.job_ids(batch_id, [JobStatus.NEEDS_REVIEW])
+        for job_id in ids:
+            self.store.transition(
+                job_id,
+                status,
+                expected=[JobStatus.NEEDS_REVIEW],
+                error_message="settled by review" if status is JobStatus.COMPLETED else "",
+            )
+        return len(ids)
 
     def list_batches(self, limit: int | None = None) -> list[BatchManifest]:
         return self.store.list_batches(limit)
@@ -188,14 +227,25 @@ class BatchEngine:
     ) -> BatchSummary:
         """Write the reports (HTML, JUnit, CSV, JSON, Markdown) and the manifest."""
         manifest = self.store.get_manifest(batch_id)
-        flow = self._flows.get(batch_id)
         batch_dir = out or self.batch_dir(batch_id)
         self.store.export_manifest_json(batch_id, self.batch_dir(batch_id) / "manifest.json")
-        kwargs: dict[str, Any] = {"secrets": flow.secrets if flow else ()}
+        kwargs: dict[str, Any] = {"secrets": _secrets_of(manifest)}
         if formats is not None:
             kwargs["formats"] = formats
         write_reports(manifest, lambda: self.store.iter_jobs(batch_id), batch_dir, **kwargs)
         return self.get_batch_summary(batch_id)
+
+    def _execution_options(
+        self, settings: BatchSettings, flow: Flow, manifest: BatchManifest
+    ) -> ExecutionOptions:
+        return ExecutionOptions(
+            concurrency=max_concurrency(settings),
+            idempotent=flow.idempotent,
+            rate_limiter=RateLimiter(settings.rate, sleep=self.sleep) if settings.rate else None,
+            delay_s=settings.delay_s,
+            circuit_breaker=settings.circuit_breaker,
+            secrets=tuple(_secrets_of(manifest)),
+        )
 
     def _settings_for(self, manifest: BatchManifest) -> BatchSettings:
         """The batch's recorded base URL applies unless this run overrides it."""

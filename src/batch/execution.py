@@ -16,7 +16,7 @@ import secrets
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -26,8 +26,10 @@ from batch.models import AttemptRecord, BatchJob, BatchStatus, JobStatus
 from batch.progress_tracker import ProgressCallback, ProgressTracker
 from batch.retry import RetryPolicy, Sleep
 from batch.store import ManifestStore
+from batch.summary import mask_secrets
+from batch.throttle import CircuitBreaker, RateLimiter
 from runtime.executor import CommitHook, JobRunner
-from runtime.outcome import AttemptOutcome, JobSpec
+from runtime.outcome import AttemptOutcome, ErrorCategory, JobSpec
 
 __all__ = [
     "BatchExecution",
@@ -81,6 +83,14 @@ class ExecutionOptions:
     """How often to renew leases and look for a cancel request from another process."""
     limiter: ConcurrencyLimiter | None = None
     """Varies the jobs at once between 1 and ``concurrency`` (None: always ``concurrency``)."""
+    rate_limiter: RateLimiter | None = None
+    """Spaces job starts across all workers (``--rate``)."""
+    delay_s: float = 0.0
+    """Each worker's pause between two jobs (``--delay``)."""
+    circuit_breaker: int = 0
+    """Consecutive transient failures that stop the batch (0: never)."""
+    secrets: tuple[str, ...] = ()
+    """Columns whose values are masked in everything recorded about a job."""
 
 
 class BatchExecution:
@@ -110,6 +120,7 @@ class BatchExecution:
         self._stopping = asyncio.Event()
         self._cancelled_by_request = False
         self._workers: list[asyncio.Task[None]] = []
+        self.breaker = CircuitBreaker(options.circuit_breaker)
 
     def stop(self) -> None:
         """Stop scheduling new jobs; running ones finish and are recorded."""
@@ -196,8 +207,12 @@ class BatchExecution:
                 await self._claim_and_run(job_id, tracker)
             if limiter:
                 tracker.concurrency = limiter.limit
+            if self.options.delay_s:
+                await self.sleep(self.options.delay_s)
 
     async def _claim_and_run(self, job_id: str, tracker: ProgressTracker) -> None:
+        if self.options.rate_limiter is not None:
+            await self.options.rate_limiter.wait()
         token = self.store.claim_job(job_id, self.owner, self.options.lease_s)
         if token is None:
             return  # another engine took it, or it was settled meanwhile
@@ -216,36 +231,59 @@ class BatchExecution:
 
     async def _run_job(self, job: BatchJob, token: str) -> tuple[JobStatus, bool]:
         """Attempts until success or the policy gives up; returns (status, flaky)."""
-        number = len(job.attempts)  # a retried job goes on numbering its attempts
-        had_failure = False
+        earlier = len(job.attempts)  # a retried job goes on numbering its attempts
+        secret_values = [job.row_data.get(column, "") for column in self.options.secrets]
+        records: list[AttemptRecord] = []
 
         async def attempt() -> AttemptOutcome:
-            nonlocal number, had_failure
-            number += 1
+            number = earlier + len(records) + 1
             started_at = datetime.now(UTC)
             spec = JobSpec(job.job_id, job.batch_id, job.row_index, job.row_data, number)
-            outcome = await self.runner.run(spec)
-            if self.policy.will_retry(outcome, number - len(job.attempts)):
-                had_failure = True
-                self.store.record_attempt(job.job_id, _record(number, started_at, outcome), token)
+            outcome = _masked(await self.runner.run(spec), secret_values)
+            records.append(_record(number, started_at, outcome))
+            self._observe(outcome)
+            if self.policy.will_retry(outcome, len(records)):
+                self.store.record_attempt(job.job_id, records[-1], token)
                 logger.info("job %s attempt %d: %s (retrying)", job.job_id, number, outcome.message)
-            else:
-                final_record.append(_record(number, started_at, outcome))
             return outcome
 
-        final_record: list[AttemptRecord] = []
         outcome: AttemptOutcome = await self.policy.retrying(self.sleep)(attempt)
-        status = JobStatus.COMPLETED if outcome.ok else JobStatus.FAILED
+        status = self._status_after(outcome)
+        message = outcome.message
+        if status is JobStatus.PENDING:
+            message = f"circuit breaker open, re-queued: {message}"
         self.store.finish_job(
             job.job_id,
             token,
-            final_record[-1],
+            records[-1],
             status,
             outcome.category,
-            outcome.message,
+            message,
             dict(outcome.extracted),
         )
-        return status, outcome.ok and had_failure
+        return status, outcome.ok and len(records) > 1
+
+    def _observe(self, outcome: AttemptOutcome) -> None:
+        """Feed the circuit breaker; stop scheduling when it opens."""
+        if self.breaker.observe(outcome):
+            logger.warning(
+                "batch %s: stopping after %d consecutive transient failures (last: %s); "
+                "the target looks down. Fix it, then: batchwright resume %s",
+                self.batch_id, self.breaker.consecutive, outcome.message, self.batch_id,
+            )  # fmt: skip
+            self.stop()
+
+    def _status_after(self, outcome: AttemptOutcome) -> JobStatus:
+        """Completed or failed; a transient failure while the breaker is open is re-queued,
+        since it says more about the target than about the row."""
+        if outcome.ok:
+            return JobStatus.COMPLETED
+        if self.breaker.open and outcome.category in (
+            ErrorCategory.TRANSIENT,
+            ErrorCategory.RATE_LIMIT,
+        ):
+            return JobStatus.PENDING
+        return JobStatus.FAILED
 
     def _record_cancelled(self, job_id: str, token: str) -> JobStatus:
         """A job cancelled mid-flight: re-runnable, unless it passed an unsafe commit."""
@@ -260,6 +298,17 @@ class BatchExecution:
         )
         self.store.transition(job_id, status, token=token, error_message=message)
         return status
+
+
+def _masked(outcome: AttemptOutcome, secret_values: list[str]) -> AttemptOutcome:
+    """The outcome with secret values masked in its message and extracted values."""
+    if not any(secret_values):
+        return outcome
+    return replace(
+        outcome,
+        message=mask_secrets(outcome.message, secret_values),
+        extracted={k: mask_secrets(v, secret_values) for k, v in outcome.extracted.items()},
+    )
 
 
 def _record(number: int, started_at: datetime, outcome: AttemptOutcome) -> AttemptRecord:

@@ -22,6 +22,7 @@ from typing import Self
 
 from batch import _store_codec as codec
 from batch import _store_jobs as moves
+from batch import _store_keys as key_sql
 from batch import _store_reads as reads
 from batch._store_jobs import REQUEUABLE
 from batch._store_schema import BUSY_TIMEOUT_S, connect
@@ -296,6 +297,32 @@ class ManifestStore:
         """row_key -> batch_id of an earlier completed job of the same flow (skip-completed)."""
         with self._tx("DEFERRED") as conn:
             return reads.completed_keys(conn, flow_name, keys)
+
+    def duplicate_keys(self, batch_id: str, limit: int = 20) -> list[list[int]]:
+        """CSV lines of the runnable rows that share an idempotency key, per key."""
+        with self._tx("DEFERRED") as conn:
+            return key_sql.duplicate_keys(conn, batch_id, limit)
+
+    def skip_duplicates(self, batch_id: str) -> int:
+        """Skip every pending row whose key an earlier row of the batch has; how many."""
+        with self._tx() as conn:
+            return key_sql.skip_duplicates(conn, batch_id)
+
+    def skip_completed_elsewhere(self, batch_id: str, flow_name: str) -> int:
+        """Skip pending rows an earlier batch of the same flow completed; how many."""
+        with self._tx() as conn:
+            return key_sql.skip_completed_elsewhere(conn, batch_id, flow_name)
+
+    def delete_batch(self, batch_id: str) -> None:
+        """Remove a batch and everything in it (a creation refused after the import)."""
+        with self._tx() as conn:
+            self._require_batch(conn, batch_id)
+            conn.execute(
+                "DELETE FROM attempts WHERE job_id IN (SELECT job_id FROM jobs WHERE batch_id = ?)",
+                (batch_id,),
+            )
+            conn.execute("DELETE FROM jobs WHERE batch_id = ?", (batch_id,))
+            conn.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
 
     # --- moving jobs (their SQL is in _store_jobs) -------------------------------------
 

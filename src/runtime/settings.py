@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -74,8 +74,18 @@ class BatchSettings(BaseSettings):
     """Chromium executable. Unset: Playwright's own browser, then a system Chromium."""
     headless: bool = True
     """Run without a window. ``--headed`` to watch (prefers full Chromium)."""
-    concurrency: int = Field(default_factory=_default_concurrency, ge=1, le=64)
-    """Jobs running at once, each in its own browser context."""
+    concurrency: Annotated[int, Field(ge=1, le=64)] | Literal["auto"] = Field(
+        default_factory=_default_concurrency
+    )
+    """Jobs running at once. ``auto``: adapt between 1 and 4 per core to the CPU, memory
+    (Chromium included) and event-loop lag, starting at the core count."""
+    isolation: Isolation = "context"
+    """How jobs share browser state: ``context`` (a fresh context per row, safest),
+    ``recycled`` (pooled contexts wiped between rows: cookies, storage, permissions),
+    ``page`` (one page per worker, nothing wiped: read-only flows). docs/performance.md."""
+    recycle_context_every: int = Field(50, ge=1)
+    """With ``isolation=recycled`` or ``page``: a pooled context serves this many rows,
+    then is replaced by a fresh one."""
     base_url: str | None = None
     """Overrides the flow's ``base_url`` (``--base-url``)."""
     job_timeout_s: float = Field(60.0, gt=0)
@@ -101,6 +111,25 @@ class BatchSettings(BaseSettings):
     )
     """Error categories that are retried. Business errors never should be."""
 
+    # --- data-entry safety -------------------------------------------------------
+    duplicate_rows: BadRowPolicy = "fail"
+    """Rows sharing an idempotency key in one CSV: ``fail`` before anything runs, or keep
+    the later ones as ``skipped`` jobs pointing at the first."""
+    skip_completed: bool = False
+    """Skip rows whose key an earlier batch of the same flow already completed."""
+    secrets: frozenset[str] = frozenset()
+    """Columns whose values are masked as ``***`` in logs, messages and reports, on top of
+    the flow's ``secrets:`` list (``--secret COLUMN``)."""
+    trace_secrets: bool = False
+    """Allow Playwright traces for flows with secrets (traces record typed values)."""
+    circuit_breaker: int = Field(10, ge=0)
+    """Stop the batch (resumable) after this many consecutive transient failures: the
+    target is probably down. 0: never."""
+    rate: float | None = Field(None, gt=0)
+    """At most this many job starts per second across all workers (``--rate 2/s``)."""
+    delay_s: float = Field(0.0, ge=0)
+    """Pause of each worker between two jobs, for fragile targets (``--delay``)."""
+
     # --- artifacts -----------------------------------------------------------
     trace: TraceMode = "retries"
     """Playwright tracing: ``retries`` traces attempts after the first (failures that
@@ -123,6 +152,18 @@ class BatchSettings(BaseSettings):
             raise ValueError(f"no executable file at {value}")
         return value.expanduser() if value is not None else None
 
+    @field_validator("rate", mode="before")
+    @classmethod
+    def _rate(cls, value: object) -> object:
+        """Accept ``2``, ``"2/s"``, ``"90/min"`` or ``"1000/h"``."""
+        if not isinstance(value, str) or "/" not in value:
+            return value
+        amount, _, unit = value.partition("/")
+        per = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}.get(unit.strip())
+        if per is None:
+            raise ValueError("use a rate like 2/s, 90/min or 1000/h")
+        return float(amount) / per
+
     @field_validator("base_url", mode="after")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -139,7 +180,9 @@ class BatchSettings(BaseSettings):
         return load_settings({**self.model_dump(), **overrides}, read_env=False)
 
 
-def load_settings(config: Mapping[str, Any] | None = None, *, read_env: bool = True) -> BatchSettings:
+def load_settings(
+    config: Mapping[str, Any] | None = None, *, read_env: bool = True
+) -> BatchSettings:
     """Build settings from ``config`` over the environment; errors become ``ConfigurationError``."""
     values = {k: v for k, v in (config or {}).items() if v is not None}
     try:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+from batch.engine import BatchEngine
 from runtime.browser import BrowserManager
+from runtime.run_context import RunContext
 from runtime.settings import BatchSettings, load_settings
 
 TESTS_DIR = Path(__file__).parent
@@ -79,6 +81,27 @@ def make_settings(tmp_path: Path) -> Any:
 def settings(make_settings: Any) -> BatchSettings:
     result: BatchSettings = make_settings()
     return result
+
+
+async def no_sleep(seconds: float) -> None:
+    """Retries, rate limits and delays never wait for real in tests."""
+
+
+@pytest.fixture
+def make_engine(make_settings: Any, site_url: str) -> Iterator[Callable[..., BatchEngine]]:
+    """Engines on tmp_path's store, aimed at the local site, with waits skipped."""
+    engines: list[BatchEngine] = []
+
+    def make(**overrides: Any) -> BatchEngine:
+        defaults = {"base_url": site_url, "concurrency": 2, "step_timeout_s": 5.0}
+        settings = make_settings(**(defaults | overrides))
+        engine = BatchEngine(RunContext(settings=settings), sleep=no_sleep)
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        engine.close()
 
 
 @pytest.fixture

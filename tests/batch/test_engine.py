@@ -21,29 +21,9 @@ REPO = Path(__file__).parent.parent.parent
 FORM_FLOW = REPO / "examples" / "add_customer.yaml"
 
 
-async def no_sleep(seconds: float) -> None:
-    """Retries never wait for real in tests."""
-
-
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def make_engine(make_settings: Any, site_url: str) -> Callable[..., BatchEngine]:
-    engines: list[BatchEngine] = []
-
-    def make(**overrides: Any) -> BatchEngine:
-        defaults = {"base_url": site_url, "concurrency": 2, "step_timeout_s": 5.0}
-        settings = make_settings(**(defaults | overrides))
-        engine = BatchEngine(RunContext(settings=settings), sleep=no_sleep)
-        engines.append(engine)
-        return engine
-
-    yield make
-    for engine in engines:
-        engine.close()
 
 
 @pytest.fixture
@@ -220,7 +200,7 @@ async def test_cancel_then_resume_finishes_the_rest_exactly_once(
 async def test_cancel_requested_by_another_engine_winds_down(
     make_engine: Callable[..., BatchEngine], tmp_path: Path
 ) -> None:
-    csv_path = write(tmp_path / "rows.csv", "ms\n" + "300\n" * 10)
+    csv_path = write(tmp_path / "rows.csv", "n,ms\n" + "".join(f"{n},300\n" for n in range(10)))
     flow = write(
         tmp_path / "flow.yaml",
         'name: slow\nsteps:\n  - goto: "{{ base_url }}/slow?ms={{ row.ms }}"\n',

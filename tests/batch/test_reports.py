@@ -30,7 +30,7 @@ from batch.reports.results_csv import neutralise
 from batch.summary import SCHEMA_VERSION
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
-SECRET = "Hunter2-S3cret!"  # noqa: S105  # a fake secret the tests hunt for in the outputs
+SECRET = "Hunter2-S3cret!"  # a fake secret the tests hunt for in the outputs
 FORMULAS = ["=1+1", "+cmd", "-2", "@SUM(A1)", "\tx", "\rx"]
 XSS = "<script>alert(1)</script>"
 

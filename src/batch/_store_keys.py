@@ -1,0 +1,54 @@
+"""SQL over idempotency keys: duplicates inside a batch, and rows an earlier batch
+of the same flow already completed. One statement each, however many rows."""
+
+from __future__ import annotations
+
+import sqlite3
+
+__all__ = ["duplicate_keys", "skip_completed_elsewhere", "skip_duplicates"]
+
+_DUPLICATE_LINES = """
+SELECT group_concat(source_line) FROM (
+    SELECT row_key, source_line FROM jobs
+    WHERE batch_id = ? AND status = 'pending' AND row_key != '' ORDER BY row_index)
+GROUP BY row_key HAVING COUNT(*) > 1 ORDER BY MIN(source_line) LIMIT ?
+"""
+_SKIP_DUPLICATES = """
+UPDATE jobs SET status = 'skipped', finished_at = created_at,
+    error_message = 'duplicate key of line ' || (
+        SELECT MIN(first.source_line) FROM jobs AS first
+        WHERE first.batch_id = jobs.batch_id AND first.row_key = jobs.row_key)
+WHERE batch_id = ? AND status = 'pending' AND row_key != '' AND EXISTS (
+    SELECT 1 FROM jobs AS first
+    WHERE first.batch_id = jobs.batch_id AND first.row_key = jobs.row_key
+      AND first.row_index < jobs.row_index AND first.status != 'skipped')
+"""
+_SKIP_COMPLETED_ELSEWHERE = """
+UPDATE jobs SET status = 'skipped', finished_at = created_at,
+    error_message = 'already completed in batch ' || (
+        SELECT done.batch_id FROM jobs AS done JOIN batches AS b ON b.batch_id = done.batch_id
+        WHERE done.row_key = jobs.row_key AND done.status = 'completed'
+          AND done.batch_id != jobs.batch_id AND b.flow_name = :flow
+        ORDER BY done.finished_at LIMIT 1)
+WHERE batch_id = :batch AND status = 'pending' AND row_key != '' AND EXISTS (
+    SELECT 1 FROM jobs AS done JOIN batches AS b ON b.batch_id = done.batch_id
+    WHERE done.row_key = jobs.row_key AND done.status = 'completed'
+      AND done.batch_id != jobs.batch_id AND b.flow_name = :flow)
+"""
+
+
+def duplicate_keys(conn: sqlite3.Connection, batch_id: str, limit: int) -> list[list[int]]:
+    """The CSV lines of each key that more than one runnable row shares (first ``limit``)."""
+    rows = conn.execute(_DUPLICATE_LINES, (batch_id, limit)).fetchall()
+    return [[int(line) for line in str(row[0]).split(",")] for row in rows]
+
+
+def skip_duplicates(conn: sqlite3.Connection, batch_id: str) -> int:
+    """Later rows sharing a key with an earlier runnable row become skipped."""
+    return conn.execute(_SKIP_DUPLICATES, (batch_id,)).rowcount
+
+
+def skip_completed_elsewhere(conn: sqlite3.Connection, batch_id: str, flow_name: str) -> int:
+    """Pending rows whose key an earlier batch of ``flow_name`` completed become skipped,
+    naming that batch."""
+    return conn.execute(_SKIP_COMPLETED_ELSEWHERE, {"batch": batch_id, "flow": flow_name}).rowcount

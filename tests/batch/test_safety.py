@@ -1,0 +1,184 @@
+"""Data-entry safety in the engine: keys, duplicates, skip-completed, needs_review and
+review, the circuit breaker, rate limiting and delays, secret masking. Real Chromium,
+the local site and a real SQLite store."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batch.engine import BatchEngine
+from batch.exceptions import FileProcessingError
+from batch.models import BatchStatus, JobStatus
+from runtime.outcome import ErrorCategory
+from runtime.run_context import RunContext
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).parent.parent.parent
+FORM_FLOW = (REPO / "examples" / "add_customer.yaml").read_text(encoding="utf-8")
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def people(tmp_path: Path, *rows: str, name: str = "people.csv") -> Path:
+    return write(tmp_path / name, "name,email,plan,notes\n" + "".join(f"{r}\n" for r in rows))
+
+
+def form_flow(tmp_path: Path, extra: str = "") -> Path:
+    """The demo's customer flow, not idempotent (entering a customer twice is wrong)."""
+    return write(tmp_path / "form.yaml", FORM_FLOW + "idempotent: false\n" + extra)
+
+
+def test_duplicate_keys_fail_the_batch_before_anything_runs(
+    make_engine: Callable[..., BatchEngine], tmp_path: Path
+) -> None:
+    csv_path = people(
+        tmp_path, "A,a@example.com,pro,", "B,b@example.com,pro,", "A again,a@example.com,basic,"
+    )
+    engine = make_engine()
+    with pytest.raises(FileProcessingError, match=r"same email.*lines 2 and 4") as raised:
+        engine.create_batch_jobs(csv_path, form_flow(tmp_path))
+    assert "BATCH_DUPLICATE_ROWS=skip" in str(raised.value)
+    assert engine.list_batches() == [], "a refused batch leaves nothing behind"
+
+
+async def test_duplicate_keys_can_be_kept_as_skipped_rows(
+    make_engine: Callable[..., BatchEngine], tmp_path: Path, site: Any
+) -> None:
+    csv_path = people(
+        tmp_path, "A,a@example.com,pro,", "A again,a@example.com,basic,", "B,b@example.com,pro,"
+    )
+    engine = make_engine(duplicate_rows="skip")
+    summary = await engine.start_batch(csv_path, form_flow(tmp_path))
+    jobs = {j.row_data["name"]: j for j in engine.store.iter_jobs(summary.batch_id)}
+    assert jobs["A again"].status is JobStatus.SKIPPED
+    assert jobs["A again"].error_message == "duplicate key of line 2"
+    assert sorted(c["email"] for c in site.state.customers) == ["a@example.com", "b@example.com"]
+
+
+async def test_identical_rows_are_duplicates_without_a_declared_key(
+    make_engine: Callable[..., BatchEngine], tmp_path: Path
+) -> None:
+    csv_path = write(tmp_path / "rows.csv", "n\n1\n2\n1\n")
+    flow = write(tmp_path / "flow.yaml", 'name: f\nsteps:\n  - goto: "{{ base_url }}/"\n')
+    with pytest.raises(FileProcessingError, match=r"identical content.*lines 2 and 4"):
+        make_engine().create_batch_jobs(csv_path, flow)
+
+
+async def test_skip_completed_skips_rows_an_earlier_batch_entered(
+    make_engine: Callable[..., BatchEngine], tmp_path: Path, site: Any
+) -> None:
+    flow = form_flow(tmp_path)
+    engine = make_engine()
+    first = await engine.start_batch(people(tmp_path, "A,a@example.com,pro,"), flow)
+
+    again = people(tmp_path, "A,a@example.com,pro,", "B,b@example.com,pro,", name="again.csv")
+    second = await make_engine(skip_completed=True).start_batch(again, flow)
+    jobs = {j.row_data["name"]: j for j in engine.store.iter_jobs(second.batch_id)}
+    assert jobs["A"].status is JobStatus.SKIPPED
+    assert jobs["A"].error_message == f"already completed in batch {first.batch_id}"
+    assert jobs["B"].status is JobStatus.COMPLETED
+    assert [c["email"] for c in site.state.customers] == ["a@example.com", "b@example.com"]
+
+
+def interrupt_after_commit(engine: BatchEngine, batch_id: str, row_index: int) -> str:
+    """What a crash leaves: a job running, past its commit step, owned by a dead engine."""
+    job_id = engine.store.job_ids(batch_id, [JobStatus.PENDING])[row_index]
+    dead_owner = f"{os.uname().nodename}:999999999:deadbeef"
+    token = engine.store.claim_job(job_id, dead_owner, lease_s=3600)
+    assert token is not None
+    engine.store.mark_reached_commit(job_id, token)
+    return job_id
+
+
+async def test_interrupted_row_past_its_commit_waits_for_review_and_is_never_rerun(
+    make_engine: Callable[..., BatchEngine], tmp_path: Path, site: Any
+) -> None:
+    csv_path = people(tmp_path, "A,a@example.com,pro,", "B,b@example.com,pro,")
+    engine = make_engine()
+    manifest = engine.create_batch_jobs(csv_path, form_flow(tmp_path))
+    unknown = interrupt_after_commit(engine, manifest.batch_id, 0)
+
+    summary = await engine.execute_batch_jobs(manifest.batch_id)
+    assert engine.store.get_job(unknown).status is JobStatus.NEEDS_REVIEW
+    assert [c["email"] for c in site.state.customers] == ["b@example.com"]
+    assert summary.has_failures, "unknown outcomes are not a success"
+    assert [j.job_id for j in engine.jobs_needing_review(manifest.batch_id)] == [unknown]
+
+    assert engine.settle_review(manifest.batch_id, JobStatus.PENDING) == 1
+    await engine.resume_batch(manifest.batch_id)
+    assert engine.store.get_job(unknown).status is JobStatus.COMPLETED
+    assert sorted(c["email"] for c in site.state.customers) == ["a@example.com", "b@example.com"]
+
+
+async def test_interrupted_row_of_an_idempotent_flow_is_simply_rerun(
+    make_engine: Callable[..., BatchEngine], tmp_path: Path
+) -> None:
+    flow = write(tmp_path / "idem.yaml", FORM_FLOW)  # idempotent by default
+    engine = make_engine()
+    manifest = engine.create_batch_jobs(people(tmp_path, "A,a@example.com,pro,"), flow)
+    job_id = engine.store.job_ids(manifest.batch_id)[0]
+    assert engine.store.claim_job(job_id, f"{os.uname().nodename}:999999999:x", 3600)
+    await engine.execute_batch_jobs(manifest.batch_id)
+    assert engine.store.get_job(job_id).status is JobStatus.COMPLETED
+
+
+async def test_circuit_breaker_stops_a_batch_whose_target_is_down(
+    make_engine: Callable[..., BatchEngine], tmp_path: Path
+) -> None:
+    csv_path = write(tmp_path / "rows.csv", "n\n" + "".join(f"{n}\n" for n in range(12)))
+    flow = write(
+        tmp_path / "down.yaml", 'name: down\nsteps:\n  - goto: "{{ base_url }}/always500"\n'
+    )
+    engine = make_engine(circuit_breaker=3, max_retries=0, concurrency=1)
+    summary = await engine.start_batch(csv_path, flow)
+    manifest = engine.store.get_manifest(summary.batch_id)
+    assert manifest.status is BatchStatus.INTERRUPTED
+    assert manifest.failed == 2, "failures before the breaker opened stay failed"
+    assert manifest.count(JobStatus.PENDING) == 10, "the rest wait for resume"
+
+
+async def test_rate_and_delay_space_out_the_jobs(
+    make_settings: Any, site_url: str, tmp_path: Path
+) -> None:
+    sleeps: list[float] = []
+
+    async def record(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    csv_path = write(tmp_path / "rows.csv", "n\n1\n2\n3\n")
+    flow = write(tmp_path / "f.yaml", 'name: f\nsteps:\n  - goto: "{{ base_url }}/"\n')
+    settings = make_settings(base_url=site_url, rate="1/s", delay_s=0.25, concurrency=1)
+    engine = BatchEngine(RunContext(settings=settings), sleep=record)
+    summary = await engine.start_batch(csv_path, flow)
+    engine.close()
+    assert summary.counts["completed"] == 3
+    assert sleeps.count(0.25) == 3, "each worker pauses after each job"
+    assert [s for s in sleeps if s != 0.25], "the token bucket made later starts wait"
+
+
+async def test_secret_values_are_masked_in_messages_and_reports(
+    make_engine: Callable[..., BatchEngine], tmp_path: Path
+) -> None:
+    secret = "Hunter2Secret"
+    csv_path = people(tmp_path, f"{secret},bad-email,pro,")
+    flow = form_flow(tmp_path, "secrets: [name]\n")
+    engine = make_engine(max_retries=0)
+    summary = await engine.start_batch(csv_path, flow)
+    (job,) = engine.store.iter_jobs(summary.batch_id)
+    assert job.status is JobStatus.FAILED
+    assert job.error_category is ErrorCategory.BUSINESS
+    assert "***" in job.error_message
+    assert secret not in job.error_message
+    assert not any(a["kind"] == "trace" for a in job.artifacts)
+    batch_dir = engine.batch_dir(summary.batch_id)
+    for name in ("report.html", "junit.xml", "results.csv", "summary.json", "summary.md"):
+        assert secret not in (batch_dir / name).read_text(encoding="utf-8-sig"), name
