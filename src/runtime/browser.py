@@ -29,6 +29,7 @@ from runtime.settings import BatchSettings
 __all__ = [
     "CONTEXT_DEFAULTS",
     "BrowserManager",
+    "ContextHandle",
     "default_playwright_dirs",
     "find_chromium",
     "launch_args",
@@ -157,6 +158,14 @@ class _Generation:
     retired: bool = False
 
 
+@dataclass(eq=False)
+class ContextHandle:
+    """A context and the browser generation that owns it (kept open until it closes)."""
+
+    context: BrowserContext
+    generation: _Generation
+
+
 class BrowserManager:
     """Owns Playwright and the current browser; hands out one fresh context per job.
 
@@ -216,15 +225,47 @@ class BrowserManager:
 
         Errors inside the job propagate unchanged; closing never adds one.
         """
+        handle = await self.open_context(**kwargs)
+        try:
+            yield handle.context
+        finally:
+            await self.close_context(handle)
+
+    async def open_context(self, **kwargs: Any) -> ContextHandle:
+        """A fresh context that counts as one job; the caller must ``close_context`` it.
+
+        For pools that keep a context across jobs (``reuse`` counts the later ones).
+        """
         generation = await self._acquire()
         try:
             context = await generation.browser.new_context(**(CONTEXT_DEFAULTS | kwargs))
-            try:
-                yield context
-            finally:
-                await _close_quietly(context.close())
-        finally:
+        except BaseException:
             await self._release(generation)
+            raise
+        return ContextHandle(context, generation)
+
+    async def reuse(self, handle: ContextHandle) -> bool:
+        """Count one more job on a pooled context; False when it must be replaced instead
+        (its browser is retired, disconnected or due for recycling)."""
+        async with self._lock:
+            generation = handle.generation
+            limit = self.settings.browser_recycle_jobs
+            if (
+                generation is not self._current
+                or not generation.browser.is_connected()
+                or (limit and generation.jobs >= limit)
+            ):
+                return False
+            generation.jobs += 1
+            self.jobs_started += 1
+            return True
+
+    async def close_context(self, handle: ContextHandle) -> None:
+        """Close a context from ``open_context``; never raises."""
+        try:
+            await _close_quietly(handle.context.close())
+        finally:
+            await self._release(handle.generation)
 
     async def _acquire(self) -> _Generation:
         async with self._lock:

@@ -1,4 +1,4 @@
-"""Running one attempt of one row in its own browser context.
+"""Running one attempt of one row in a browser context (see ``runtime.context_pool``).
 
 ``JobRunner`` is the seam between the batch side and the browser side: one
 method, ``run(spec) -> AttemptOutcome``. ``LocalJobRunner`` runs the attempt in
@@ -16,11 +16,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
-from playwright.async_api import BrowserContext, Page
+from playwright.async_api import Page
 
 from runtime.artifacts import AttemptArtifacts, job_dir_name
 from runtime.browser import BrowserManager
 from runtime.classify import classify
+from runtime.context_pool import ContextPool, JobSession
 from runtime.flow import Flow
 from runtime.flow_context import FlowContext
 from runtime.outcome import Artifact, AttemptOutcome, ErrorCategory, JobSpec
@@ -42,7 +43,8 @@ class JobRunner(Protocol):
 
 
 class LocalJobRunner:
-    """Runs attempts in this process: a fresh browser context per attempt."""
+    """Runs attempts in this process, in a context and page from a ``ContextPool``
+    (fresh per attempt by default; pooled under ``recycled``/``page`` isolation)."""
 
     def __init__(
         self,
@@ -60,6 +62,9 @@ class LocalJobRunner:
         self.on_commit = on_commit
         self.base_url = settings.base_url or flow.base_url
         self.job_timeout_s = flow.timeout_s or settings.job_timeout_s
+        self.sessions = ContextPool(browser, settings.isolation, settings.recycle_context_every)
+        # a trace records what was typed: flows with secrets are traced only on request
+        self.tracing_allowed = settings.trace_secrets or not (flow.secrets or settings.secrets)
 
     async def run(self, spec: JobSpec) -> AttemptOutcome:
         started = time.monotonic()
@@ -67,8 +72,12 @@ class LocalJobRunner:
             self.batch_dir, job_dir_name(spec.row_index, spec.job_id), spec.attempt
         )
         try:
-            async with self.browser.new_context() as context:
-                return await self._run_in_context(spec, context, artifacts, started)
+            fresh = spec.attempt > 1 or spec.verify
+            async with self.sessions.session(fresh=fresh) as session:
+                outcome = await self._run_in_session(spec, session, artifacts, started)
+                if not outcome.ok:
+                    session.discard()
+                return outcome
         except Exception as exc:
             category, message, retry_after = classify(exc)
             return AttemptOutcome(
@@ -80,18 +89,24 @@ class LocalJobRunner:
                 retry_after_s=retry_after,
             )
 
-    async def _run_in_context(
+    async def close(self) -> None:
+        """Close the pooled contexts (``recycled`` and ``page`` isolation)."""
+        await self.sessions.close()
+
+    async def _run_in_session(
         self,
         spec: JobSpec,
-        context: BrowserContext,
+        session: JobSession,
         artifacts: AttemptArtifacts,
         started: float,
     ) -> AttemptOutcome:
+        context, page = session.context, session.page
         traced = self._traced(spec.attempt)
         if traced:
             await artifacts.start_trace(context)
-        page = await context.new_page()
-        artifacts.watch_console(page)
+        # through the session: it removes the listeners after the row, so a reused page
+        # does not keep feeding past rows' artifacts
+        artifacts.watch_console(session)
         ctx = self._flow_context(spec, page, artifacts)
         try:
             extracted = await asyncio.wait_for(
@@ -102,6 +117,7 @@ class LocalJobRunner:
                     ctx,
                     base_url=self.base_url,
                     timeout_s=self.settings.step_timeout_s,
+                    verify=spec.verify,
                 ),
                 timeout=self.job_timeout_s,
             )
@@ -136,6 +152,8 @@ class LocalJobRunner:
     def _traced(self, attempt: int) -> bool:
         """``retries`` traces only retries, so rows that pass first time pay nothing."""
         mode = self.settings.trace
+        if not self.tracing_allowed:
+            return False
         return mode in ("on-failure", "always") or (mode == "retries" and attempt > 1)
 
     def _flow_context(self, spec: JobSpec, page: Page, artifacts: AttemptArtifacts) -> FlowContext:

@@ -1,0 +1,67 @@
+"""Ingestion (1M rows, ~100 MB, against raw ``csv.reader``) and report generation
+(10k and 100k rows): each in a fresh child process, medians of repetitions."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.measure import median, run_measured
+from benchmarks.site import write_rows
+
+__all__ = ["run_ingest", "run_report"]
+
+_CHILD = [sys.executable, "-m", "benchmarks.data_child"]
+
+
+def _child(task: str, csv: Path, workdir: Path, rows: int) -> dict[str, float | dict[str, int]]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    result = run_measured([*_CHILD, task, "--csv", str(csv), "--workdir", str(workdir)], rows)
+    return {**result.extra, "wall_s": result.wall_s}  # type: ignore[dict-item]
+
+
+def run_ingest(rows: int, reps: int) -> list[str]:
+    """rows/s and peak RSS of ``create_batch_jobs`` vs ``csv.reader``, interleaved."""
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        csv = write_rows(Path(tmp) / "big.csv", rows, notes_len=62)
+        size_mb = csv.stat().st_size / 1024 / 1024
+        speed: dict[str, list[float]] = {"raw": [], "ingest": []}
+        rss: dict[str, list[float]] = {"raw": [], "ingest": []}
+        for rep in range(reps):
+            for task in ("raw", "ingest"):
+                out = _child(task, csv, Path(tmp) / f"w{rep}", rows)
+                speed[task].append(rows / float(out["seconds"]))  # type: ignore[arg-type]
+                rss[task].append(float(out["max_rss_mb"]))  # type: ignore[arg-type]
+                print(f"  rep {rep + 1} {task}: {speed[task][-1]:,.0f} rows/s", flush=True)
+    raw_speed, store_speed = median(speed["raw"]), median(speed["ingest"])
+    return [
+        f"Ingestion: {rows:,} rows, {size_mb:.0f} MB, median of {reps}",
+        "",
+        "| reader | rows/s | ratio to raw | peak RSS MB |",
+        "| --- | ---: | ---: | ---: |",
+        f"| raw csv.reader | {raw_speed:,.0f} | 1.00x | {median(rss['raw']):.0f} |",
+        f"| batchwright create_batch_jobs | {store_speed:,.0f} | {store_speed / raw_speed:.2f}x"
+        f" | {median(rss['ingest']):.0f} |",
+    ]
+
+
+def run_report(sizes: list[int], reps: int) -> list[str]:
+    """Seconds to write every report, and the files' sizes, per batch size."""
+    lines = [
+        f"Reports: write_reports on a finished batch (2 % failed), median of {reps}",
+        "",
+        "| rows | seconds | peak RSS MB | files (KB) |",
+        "| ---: | ---: | ---: | --- |",
+    ]
+    with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
+        for rows in sizes:
+            csv = write_rows(Path(tmp) / f"r{rows}.csv", rows)
+            runs = [_child("report", csv, Path(tmp) / f"w{rows}-{r}", rows) for r in range(reps)]
+            seconds = median([float(r["seconds"]) for r in runs])  # type: ignore[arg-type]
+            rss = median([float(r["max_rss_mb"]) for r in runs])  # type: ignore[arg-type]
+            files: dict[str, int] = runs[0]["sizes"]  # type: ignore[assignment]
+            listed = ", ".join(f"{name} {size / 1024:,.0f}" for name, size in sorted(files.items()))
+            lines.append(f"| {rows:,} | {seconds:.1f} | {rss:.0f} | {listed} |")
+            print(f"  report {rows}: {seconds:.1f} s", flush=True)
+    return lines

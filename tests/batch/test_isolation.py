@@ -1,0 +1,175 @@
+"""Isolation levels against real Chromium and the local site: what a row can see of
+the rows before it, and that a failed attempt never hands its context on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime.browser import BrowserManager
+from runtime.executor import LocalJobRunner
+from runtime.flow import load_flow
+from runtime.outcome import JobSpec
+
+pytestmark = pytest.mark.browser
+
+# A row reports what it found (cookie, storage, IndexedDB, permission) and then leaves
+# its own marks; ``row["fail"]`` makes it fail after leaving them.
+SNOOP_FLOW = '''
+async def run(page, row, ctx):
+    await page.goto(ctx.base_url + "/")
+    seen = await page.evaluate("""async () => {
+        const dbs = indexedDB.databases ? await indexedDB.databases() : [];
+        const perm = await navigator.permissions.query({name: "geolocation"});
+        return {
+            cookie: document.cookie,
+            local: localStorage.getItem("who") || "",
+            session: sessionStorage.getItem("who") || "",
+            idb: dbs.map(d => d.name).join(","),
+            geo: perm.state,
+        };
+    }""")
+    who = row["who"]
+    await page.context.grant_permissions(["geolocation"], origin=ctx.base_url)
+    await page.evaluate("""async (who) => {
+        document.cookie = "who=" + who + "; path=/";
+        localStorage.setItem("who", who);
+        sessionStorage.setItem("who", who);
+        await new Promise((ok, ko) => {
+            const req = indexedDB.open("db-" + who);
+            req.onsuccess = () => { req.result.close(); ok(); };
+            req.onerror = ko;
+        });
+        console.log("row " + who);
+    }""", who)
+    if row.get("fail"):
+        ctx.fail("asked to fail")
+    return seen
+'''
+
+
+@pytest.fixture
+def snoop_flow(tmp_path: Path) -> Path:
+    path = tmp_path / "snoop.py"
+    path.write_text(SNOOP_FLOW, encoding="utf-8")
+    return path
+
+
+def spec(n: int, who: str, *, attempt: int = 1, fail: bool = False) -> JobSpec:
+    row = {"who": who, "fail": "yes" if fail else ""}
+    return JobSpec(f"job-{n}", "batch", n, row, attempt)
+
+
+async def run_rows(
+    make_settings: Any,
+    site_url: str,
+    flow_path: Path,
+    tmp_path: Path,
+    specs: list[JobSpec],
+    **s: Any,
+) -> tuple[list[Any], LocalJobRunner]:
+    settings = make_settings(base_url=site_url, **s)
+    async with BrowserManager(settings) as browser:
+        runner = LocalJobRunner(load_flow(flow_path), settings, browser, tmp_path / "b")
+        outcomes = [await runner.run(one) for one in specs]
+        await runner.close()
+    return outcomes, runner
+
+
+CLEAN = {"cookie": "", "local": "", "session": "", "idb": "", "geo": "prompt"}
+
+
+async def test_recycled_reuses_one_context_and_leaks_nothing(
+    make_settings: Any, site_url: str, snoop_flow: Path, tmp_path: Path
+) -> None:
+    outcomes, runner = await run_rows(
+        make_settings, site_url, snoop_flow, tmp_path,
+        [spec(1, "ada"), spec(2, "bob"), spec(3, "cy")], isolation="recycled",
+    )  # fmt: skip
+    assert [o.ok for o in outcomes] == [True, True, True], [o.message for o in outcomes]
+    for outcome in outcomes:
+        assert dict(outcome.extracted) == CLEAN
+    assert runner.sessions.contexts_opened == 1
+
+
+async def test_page_isolation_keeps_state_and_one_page(
+    make_settings: Any, site_url: str, snoop_flow: Path, tmp_path: Path
+) -> None:
+    """``page`` is for read-only flows precisely because state carries over."""
+    outcomes, runner = await run_rows(
+        make_settings, site_url, snoop_flow, tmp_path,
+        [spec(1, "ada"), spec(2, "bob")], isolation="page",
+    )  # fmt: skip
+    assert outcomes[1].extracted["cookie"] == "who=ada"
+    assert outcomes[1].extracted["session"] == "ada"  # the same tab: same session storage
+    assert runner.sessions.contexts_opened == 1
+
+
+async def test_context_isolation_opens_a_context_per_row(
+    make_settings: Any, site_url: str, snoop_flow: Path, tmp_path: Path
+) -> None:
+    outcomes, runner = await run_rows(
+        make_settings, site_url, snoop_flow, tmp_path, [spec(1, "ada"), spec(2, "bob")]
+    )
+    assert [dict(o.extracted) for o in outcomes] == [CLEAN, CLEAN]
+    assert runner.sessions.contexts_opened == 2
+
+
+@pytest.mark.parametrize("isolation", ["recycled", "page"])
+async def test_a_failure_discards_the_context(
+    isolation: str, make_settings: Any, site_url: str, snoop_flow: Path, tmp_path: Path
+) -> None:
+    outcomes, runner = await run_rows(
+        make_settings, site_url, snoop_flow, tmp_path,
+        [spec(1, "ada", fail=True), spec(2, "bob"), spec(3, "cy")], isolation=isolation,
+    )  # fmt: skip
+    assert [o.ok for o in outcomes] == [False, True, True]
+    assert outcomes[0].message == "asked to fail"
+    assert dict(outcomes[1].extracted) == CLEAN  # even under `page`: a new context
+    assert runner.sessions.contexts_opened == 2
+
+
+async def test_a_retry_always_gets_a_fresh_context(
+    make_settings: Any, site_url: str, snoop_flow: Path, tmp_path: Path
+) -> None:
+    outcomes, runner = await run_rows(
+        make_settings, site_url, snoop_flow, tmp_path,
+        [spec(1, "ada"), spec(2, "bob", attempt=2), spec(3, "cy")], isolation="page",
+    )  # fmt: skip
+    assert dict(outcomes[1].extracted) == CLEAN
+    assert outcomes[2].extracted["cookie"] == "who=ada"  # the pooled page came back
+    assert runner.sessions.contexts_opened == 2
+
+
+async def test_contexts_and_browsers_are_replaced_on_schedule(
+    make_settings: Any, site_url: str, snoop_flow: Path, tmp_path: Path
+) -> None:
+    rows = [spec(n, f"r{n}") for n in range(1, 6)]
+    _, runner = await run_rows(
+        make_settings, site_url, snoop_flow, tmp_path, rows,
+        isolation="page", recycle_context_every=2,
+    )  # fmt: skip
+    assert runner.sessions.contexts_opened == 3  # rows 1-2, 3-4, 5
+    _, runner = await run_rows(
+        make_settings, site_url, snoop_flow, tmp_path, rows,
+        isolation="recycled", browser_recycle_jobs=2,
+    )  # fmt: skip
+    assert runner.browser.launches == 3
+    assert runner.sessions.contexts_opened == 3
+
+
+async def test_a_reused_page_does_not_feed_past_rows_artifacts(
+    make_settings: Any, site_url: str, snoop_flow: Path, tmp_path: Path
+) -> None:
+    """Console lines of row 2 must not end up in row 1's (finished) attempt."""
+    outcomes, _ = await run_rows(
+        make_settings, site_url, snoop_flow, tmp_path,
+        [spec(1, "ada"), spec(2, "bob"), spec(3, "cy", fail=True)],
+        isolation="page", screenshot_on_failure=False, html_on_failure=False,
+    )  # fmt: skip
+    console = [a for a in outcomes[2].artifacts if a.kind == "console"]
+    text = (tmp_path / "b" / console[0].path).read_text()
+    assert "row cy" in text
+    assert "row bob" not in text
