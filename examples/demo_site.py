@@ -168,6 +168,23 @@ def show_customer(handler: DemoHandler, params: dict[str, str]) -> None:
     )
 
 
+def search_customers(handler: DemoHandler, params: dict[str, str]) -> None:
+    """``/customers?q=TEXT``: customers whose email or name contains TEXT."""
+    query = params.get("q", "").strip().lower()
+    with handler.server.state.lock:
+        found = [
+            (number, record)
+            for number, record in enumerate(handler.server.state.customers, start=1)
+            if query and (query in record["email"].lower() or query in record["name"].lower())
+        ]
+    items = "".join(
+        f'<li class="result"><a href="/customers/{number}">{html.escape(record["name"])}</a> '
+        f"{html.escape(record['email'])}</li>"
+        for number, record in found
+    )
+    handler.send_page("Customers", f'<p>{len(found)} found</p><ul id="results">{items}</ul>')
+
+
 def submissions(handler: DemoHandler, _params: dict[str, str]) -> None:
     with handler.server.state.lock:
         body = json.dumps(handler.server.state.customers).encode()
@@ -178,6 +195,7 @@ DEMO_ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/"): index,
     ("GET", "/customers/new"): new_customer,
     ("POST", "/customers"): create_customer,
+    ("GET", "/customers"): search_customers,
     ("GET", r"/customers/(?P<id>\d+)"): show_customer,
     ("GET", "/api/submissions"): submissions,
 }

@@ -7,6 +7,7 @@ structured fields are JSON.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Mapping
@@ -54,6 +55,7 @@ WHERE EXISTS (SELECT 1 FROM jobs WHERE job_id = ? AND attempt_token = ?)
 """Records an attempt only while the given attempt token still owns the job."""
 
 
+@functools.lru_cache(maxsize=64)  # a batch's jobs share one created_at: encode it once
 def to_iso(moment: datetime) -> str:
     """UTC, microseconds always written: equal-width strings compare like the times."""
     if moment.tzinfo is None:
@@ -65,8 +67,12 @@ def from_iso(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text is not None else None
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    """Compact JSON; one shared encoder (json.dumps builds one per call with options)."""
+    return _ENCODER.encode(value)
 
 
 def manifest_params(manifest: BatchManifest) -> tuple[Any, ...]:

@@ -111,6 +111,10 @@ RateOpt = Annotated[
 DelayOpt = Annotated[
     float | None, typer.Option("--delay", help="Seconds each worker pauses between jobs.", min=0)
 ]
+IsolationOpt = Annotated[
+    str | None,
+    typer.Option(help="context (fresh per row), recycled (pooled, wiped) or page (read-only)."),
+]
 TraceOpt = Annotated[
     str | None, typer.Option(help="Tracing: off, on-failure, retries (default), always.")
 ]
@@ -124,8 +128,10 @@ def _exec_config(
     trace: str | None,
     rate: str | None = None,
     delay: float | None = None,
+    isolation: str | None = None,
 ) -> dict[str, Any]:
     return {
+        "isolation": isolation,
         "concurrency": concurrency,
         "max_retries": retries,
         "headless": False if headed else None,
@@ -186,6 +192,7 @@ def run(
     retries: RetriesOpt = None,
     headed: HeadedOpt = False,
     trace: TraceOpt = None,
+    isolation: IsolationOpt = None,
     rate: RateOpt = None,
     delay: DelayOpt = None,
     secret: Annotated[
@@ -200,7 +207,7 @@ def run(
 ) -> None:
     """Create a batch from CSV and FLOW, run it, print the summary and report paths."""
     batch_engine = engine(
-        **_exec_config(concurrency, retries, headed, base_url, trace, rate, delay),
+        **_exec_config(concurrency, retries, headed, base_url, trace, rate, delay, isolation),
         secrets=frozenset(secret or ()) or None,
         skip_completed=skip_completed or None,
     )

@@ -43,6 +43,7 @@ def print_status(console: Console, summary: BatchSummary) -> None:
         table.add_row(status.value, str(summary.count(status)))
     table.add_row("success rate", f"{summary.success_rate:.1%}")
     table.add_row("flaky", str(summary.flaky))
+    table.add_row("concurrency", summary.concurrency or "-")
     console.print(table)
 
 

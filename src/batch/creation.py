@@ -5,7 +5,6 @@ one job per row in the store. Nothing runs yet.
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -27,11 +26,14 @@ def new_batch_id() -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
+_UNIT, _RECORD = "\x1f", "\x1e"  # ASCII unit/record separators: never typed in a CSV cell
+
+
 def row_key(row: dict[str, str], key_columns: Sequence[str]) -> str:
-    """The row's idempotency key: its key columns, or a hash of the whole row."""
+    """The row's idempotency key: its key columns' values, or a hash of the whole row."""
     if key_columns:
-        return json.dumps([row.get(c, "") for c in key_columns], ensure_ascii=False)
-    content = json.dumps(sorted(row.items()), ensure_ascii=False)
+        return _UNIT.join(row.get(c, "") for c in key_columns)
+    content = _RECORD.join(f"{k}{_UNIT}{v}" for k, v in sorted(row.items()))
     return "sha256:" + hashlib.sha256(content.encode()).hexdigest()
 
 

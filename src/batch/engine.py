@@ -9,11 +9,13 @@ the work (creation, execution, store, retry, reports).
 from __future__ import annotations
 
 import asyncio
-import os
+import contextlib
 from collections.abc import Collection, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from batch.concurrency import AdaptiveLimiter, auto_bounds
 from batch.creation import create_batch
 from batch.csv_utils import parse_csv
 from batch.exceptions import ConfigurationError
@@ -45,7 +47,15 @@ def max_concurrency(settings: BatchSettings) -> int:
     """The number of workers: the fixed concurrency, or the most ``auto`` may use."""
     if isinstance(settings.concurrency, int):
         return settings.concurrency
-    return 4 * (os.cpu_count() or 1)
+    return auto_bounds()[2]
+
+
+def make_limiter(settings: BatchSettings) -> AdaptiveLimiter | None:
+    """``concurrency=auto``: a limiter that follows CPU, memory and event-loop lag."""
+    if isinstance(settings.concurrency, int):
+        return None
+    low, start, high = auto_bounds()
+    return AdaptiveLimiter(minimum=low, maximum=high, start=start)
 
 
 class BatchEngine:
@@ -122,28 +132,57 @@ class BatchEngine:
         flow = self._flows.get(batch_id) or self.load_flow(manifest.flow_ref)
         settings = self._settings_for(manifest)
         policy = policy or RetryPolicy.from_settings(settings)
-        if self.store.job_ids(batch_id, [JobStatus.PENDING, JobStatus.RUNNING]):
-            async with BrowserManager(settings) as browser:
-
-                def runner(on_commit: CommitHook) -> LocalJobRunner:
-                    return LocalJobRunner(
-                        flow, settings, browser, self.batch_dir(batch_id), on_commit=on_commit
-                    )
-
-                self._execution = BatchExecution(
-                    self.store,
-                    batch_id,
-                    runner,
-                    policy,
-                    self._execution_options(settings, flow, manifest),
-                    sleep=self.sleep,
-                    progress=progress_callback,
-                )
-                try:
-                    await self._execution.run()
-                finally:
-                    self._execution = None
+        unsettled = [JobStatus.PENDING, JobStatus.RUNNING]
+        if flow.verify:
+            unsettled.append(JobStatus.NEEDS_REVIEW)
+        if self.store.job_ids(batch_id, unsettled):
+            await self._run(manifest, flow, settings, policy, progress_callback)
         return self.write_reports(batch_id)
+
+    async def _run(
+        self,
+        manifest: BatchManifest,
+        flow: Flow,
+        settings: BatchSettings,
+        policy: RetryPolicy,
+        progress_callback: ProgressCallback | None,
+    ) -> None:
+        """One execution: a browser, an optional adaptive limiter, the workers."""
+        batch_id = manifest.batch_id
+        limiter = make_limiter(settings)
+        runners: list[LocalJobRunner] = []
+
+        async with BrowserManager(settings) as browser, limiter or contextlib.nullcontext():
+
+            def runner(on_commit: CommitHook) -> LocalJobRunner:
+                made = LocalJobRunner(
+                    flow, settings, browser, self.batch_dir(batch_id), on_commit=on_commit
+                )
+                runners.append(made)
+                return made
+
+            options = self._execution_options(settings, flow, manifest)
+            self._execution = BatchExecution(
+                self.store,
+                batch_id,
+                runner,
+                policy,
+                replace(options, limiter=limiter),
+                sleep=self.sleep,
+                progress=progress_callback,
+            )
+            try:
+                await self._execution.run()
+            finally:
+                self._execution = None
+                for made in runners:
+                    await made.close()
+        chosen = (
+            f"auto (start {limiter.history[0][1]}, peak {limiter.peak}, final {limiter.limit})"
+            if limiter
+            else str(options.concurrency)
+        )
+        self.store.record_run_settings(batch_id, {"concurrency": chosen})
 
     async def resume_batch(
         self, batch_id: str, progress_callback: ProgressCallback | None = None
@@ -245,6 +284,7 @@ class BatchEngine:
             delay_s=settings.delay_s,
             circuit_breaker=settings.circuit_breaker,
             secrets=tuple(_secrets_of(manifest)),
+            verify=bool(flow.verify),
         )
 
     def _settings_for(self, manifest: BatchManifest) -> BatchSettings:

@@ -91,6 +91,8 @@ class ExecutionOptions:
     """Consecutive transient failures that stop the batch (0: never)."""
     secrets: tuple[str, ...] = ()
     """Columns whose values are masked in everything recorded about a job."""
+    verify: bool = False
+    """The flow has ``verify:`` steps: settle unknown outcomes by checking the target."""
 
 
 class BatchExecution:
@@ -151,9 +153,29 @@ class BatchExecution:
                 )  # fmt: skip
         self.store.requeue_stale(self.batch_id)
 
+    async def verify_unknown_outcomes(self) -> None:
+        """Rows in needs_review, checked with the flow's verify steps: a record found
+        means the row was entered (completed); a business failure means it was not
+        (pending, entered by this run); anything else leaves it for a person."""
+        for job in self.store.iter_jobs(self.batch_id, [JobStatus.NEEDS_REVIEW]):
+            spec = JobSpec(job.job_id, job.batch_id, job.row_index, job.row_data, 0, verify=True)
+            outcome = await self.runner.run(spec)
+            if outcome.ok:
+                status, message = JobStatus.COMPLETED, "verified: the record exists"
+            elif outcome.category is ErrorCategory.BUSINESS:
+                status, message = JobStatus.PENDING, ""
+            else:
+                logger.warning("job %s: verify inconclusive: %s", job.job_id, outcome.message)
+                continue
+            self.store.transition(
+                job.job_id, status, expected=[JobStatus.NEEDS_REVIEW], error_message=message
+            )
+
     async def run(self) -> BatchStatus:
         """Run every pending job; return the batch's status afterwards."""
         self.recover_interrupted()
+        if self.options.verify:
+            await self.verify_unknown_outcomes()
         tracker = ProgressTracker(
             self.batch_id,
             self.store.count_by_status(self.batch_id),

@@ -8,6 +8,7 @@ schema and the state machine are described in docs/store.md.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import tempfile
@@ -312,6 +313,15 @@ class ManifestStore:
         """Skip pending rows an earlier batch of the same flow completed; how many."""
         with self._tx() as conn:
             return key_sql.skip_completed_elsewhere(conn, batch_id, flow_name)
+
+    def record_run_settings(self, batch_id: str, values: Mapping[str, object]) -> None:
+        """Merge ``values`` into the batch's recorded settings (e.g. the concurrency used)."""
+        with self._tx() as conn:
+            self._require_batch(conn, batch_id)
+            conn.execute(
+                "UPDATE batches SET settings = json_patch(settings, ?) WHERE batch_id = ?",
+                (json.dumps(dict(values), ensure_ascii=False), batch_id),
+            )
 
     def delete_batch(self, batch_id: str) -> None:
         """Remove a batch and everything in it (a creation refused after the import)."""

@@ -120,6 +120,8 @@ class BatchSummary:
     created_at: datetime
     status: BatchStatus
     """created, running, finished, or interrupted (resumable)."""
+    concurrency: str
+    """Jobs at once in the last run: ``"4"``, or ``"auto (start 2, peak 3, final 3)"``."""
     total: int
     counts: dict[str, int]
     success_rate: float
@@ -154,6 +156,7 @@ class BatchSummary:
             "flow_name": self.flow_name,
             "flow_ref": self.flow_ref,
             "status": self.status.value,
+            "concurrency": self.concurrency,
             "csv_path": self.csv_path,
             "created_at": self.created_at.isoformat(),
             "total": self.total,
@@ -336,6 +339,7 @@ class SummaryBuilder:
             flow_name=self._manifest.flow_name,
             flow_ref=self._manifest.flow_ref,
             status=self._manifest.status,
+            concurrency=str(self._manifest.settings.get("concurrency", "")),
             csv_path=self._manifest.csv_path,
             created_at=self._manifest.created_at,
             total=self._total,

@@ -15,8 +15,9 @@ import re
 import time
 import unicodedata
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, Protocol
 
 from playwright.async_api import BrowserContext, ConsoleMessage, Page, Request
 from playwright.async_api import Error as PlaywrightError
@@ -48,6 +49,12 @@ def job_dir_name(row_index: int, job_id: str) -> str:
     return f"{row_index:06d}-{safe_name(job_id, limit=64)}"
 
 
+class EventSource(Protocol):
+    """What ``watch_console`` needs of a page: subscribing to its events."""
+
+    def on(self, event: str, handler: Callable[..., Any]) -> None: ...
+
+
 class AttemptArtifacts:
     """Captures and records the files of one attempt of one job."""
 
@@ -69,8 +76,11 @@ class AttemptArtifacts:
     def console_lines(self) -> list[str]:
         return list(self._console)
 
-    def watch_console(self, page: Page) -> None:
-        """Keep console messages, uncaught page errors and failed requests, in memory."""
+    def watch_console(self, page: EventSource) -> None:
+        """Keep console messages, uncaught page errors and failed requests, in memory.
+
+        ``page`` is a Page, or anything with its ``on`` (a pooled session that removes
+        its listeners when the row ends)."""
         page.on("console", self._on_console)
         page.on("pageerror", lambda error: self._log("pageerror", str(error)))
         page.on("requestfailed", self._on_request_failed)

@@ -34,6 +34,8 @@ class JobSpec:
     row: Mapping[str, str]
     attempt: int
     """1 for the first try of this job, 2 for its first retry, ..."""
+    verify: bool = False
+    """Run the flow's ``verify:`` steps instead: they pass when the record already exists."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -275,14 +275,16 @@ async def run_flow(
     *,
     base_url: str | None,
     timeout_s: float,
+    verify: bool = False,
 ) -> dict[str, str]:
     """Perform ``flow`` for one row; returns the values it extracted.
 
     ``timeout_s`` is the default timeout of each step (and of Playwright calls in a
-    Python flow); ``base_url`` overrides the flow's.
+    Python flow); ``base_url`` overrides the flow's. ``verify`` runs the flow's verify
+    steps instead, which pass only when the row's record already exists.
     """
     page.set_default_timeout(timeout_s * 1000)
-    if flow.python is not None:
+    if flow.python is not None and not verify:
         effective = base_url or flow.base_url
         result = await flow.python.run(
             page, MappingProxyType(dict(row)), replace(ctx, base_url=effective)
@@ -295,6 +297,7 @@ async def run_flow(
         ctx.extracted.update({str(k): str(v) for k, v in (result or {}).items()})
         return dict(ctx.extracted)
     job = JobInfo(ctx.row_index, ctx.job_id, ctx.attempt)
-    for step in render_steps(flow, row, base_url=base_url, job=job):
+    steps = flow.verify if verify else flow.steps
+    for step in render_steps(flow, row, base_url=base_url, job=job, steps=steps):
         await run_step(page, step, ctx, timeout_s=timeout_s)
     return dict(ctx.extracted)

@@ -38,7 +38,9 @@ def test_example_flow_loads_with_its_settings() -> None:
     assert flow.base_url == "http://127.0.0.1:8000"
     assert flow.timeout_s == 30.0
     assert flow.key == ("email",)
-    assert flow.idempotent is True
+    assert flow.idempotent is False
+    assert [s.action for s in flow.verify] == ["goto", "expect_count"]
+    assert all(s.verify for s in flow.verify)
     assert flow.python is None
     assert [s.index for s in flow.steps] == list(range(1, 11))
     assert [s.action for s in flow.steps][:3] == ["goto", "fill", "fill"]

@@ -21,6 +21,10 @@ pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).parent.parent.parent
 FORM_FLOW = (REPO / "examples" / "add_customer.yaml").read_text(encoding="utf-8")
+WITHOUT_VERIFY = FORM_FLOW.split("\n# After a crash")[0] + "\n"
+assert "idempotent: false" in FORM_FLOW
+assert "verify:" in FORM_FLOW
+assert "verify:" not in WITHOUT_VERIFY
 
 
 def write(path: Path, text: str) -> Path:
@@ -33,8 +37,8 @@ def people(tmp_path: Path, *rows: str, name: str = "people.csv") -> Path:
 
 
 def form_flow(tmp_path: Path, extra: str = "") -> Path:
-    """The demo's customer flow, not idempotent (entering a customer twice is wrong)."""
-    return write(tmp_path / "form.yaml", FORM_FLOW + "idempotent: false\n" + extra)
+    """The demo's customer flow (not idempotent) without its verify steps."""
+    return write(tmp_path / "form.yaml", WITHOUT_VERIFY + extra)
 
 
 def test_duplicate_keys_fail_the_batch_before_anything_runs(
@@ -91,7 +95,7 @@ async def test_skip_completed_skips_rows_an_earlier_batch_entered(
 
 def interrupt_after_commit(engine: BatchEngine, batch_id: str, row_index: int) -> str:
     """What a crash leaves: a job running, past its commit step, owned by a dead engine."""
-    job_id = engine.store.job_ids(batch_id, [JobStatus.PENDING])[row_index]
+    job_id = engine.store.job_ids(batch_id)[row_index]
     dead_owner = f"{os.uname().nodename}:999999999:deadbeef"
     token = engine.store.claim_job(job_id, dead_owner, lease_s=3600)
     assert token is not None
@@ -122,7 +126,8 @@ async def test_interrupted_row_past_its_commit_waits_for_review_and_is_never_rer
 async def test_interrupted_row_of_an_idempotent_flow_is_simply_rerun(
     make_engine: Callable[..., BatchEngine], tmp_path: Path
 ) -> None:
-    flow = write(tmp_path / "idem.yaml", FORM_FLOW)  # idempotent by default
+    idempotent = WITHOUT_VERIFY.replace("idempotent: false", "idempotent: true")
+    flow = write(tmp_path / "idem.yaml", idempotent)
     engine = make_engine()
     manifest = engine.create_batch_jobs(people(tmp_path, "A,a@example.com,pro,"), flow)
     job_id = engine.store.job_ids(manifest.batch_id)[0]
@@ -182,3 +187,23 @@ async def test_secret_values_are_masked_in_messages_and_reports(
     batch_dir = engine.batch_dir(summary.batch_id)
     for name in ("report.html", "junit.xml", "results.csv", "summary.json", "summary.md"):
         assert secret not in (batch_dir / name).read_text(encoding="utf-8-sig"), name
+
+
+async def test_verify_steps_settle_unknown_outcomes_without_entering_twice(
+    make_engine: Callable[..., BatchEngine], tmp_path: Path, site: Any, site_url: str
+) -> None:
+    csv_path = people(tmp_path, "A,a@example.com,pro,", "B,b@example.com,pro,")
+    flow = write(tmp_path / "verified.yaml", FORM_FLOW)  # the example: idempotent false + verify
+    engine = make_engine()
+    manifest = engine.create_batch_jobs(csv_path, flow)
+    entered = interrupt_after_commit(engine, manifest.batch_id, 0)
+    not_entered = interrupt_after_commit(engine, manifest.batch_id, 1)
+    # the crash happened after A's submit reached the app, before B's did
+    site.state.add_customer({"name": "A", "email": "a@example.com", "plan": "pro", "notes": ""})
+
+    await engine.execute_batch_jobs(manifest.batch_id)
+    assert engine.store.get_job(entered).status is JobStatus.COMPLETED
+    assert engine.store.get_job(entered).error_message == "verified: the record exists"
+    assert engine.store.get_job(not_entered).status is JobStatus.COMPLETED
+    emails = sorted(c["email"] for c in site.state.customers)
+    assert emails == ["a@example.com", "b@example.com"], "each entered exactly once"

@@ -295,6 +295,7 @@ def test_to_dict_has_stable_json_keys() -> None:
         "flow_name",
         "flow_ref",
         "status",
+        "concurrency",
         "csv_path",
         "created_at",
         "total",
