@@ -98,7 +98,7 @@ class _Validator:
         self._plain_codec = plain_codec
         self._decoder = codecs.getincrementaldecoder(plain_codec)()
         self.lines = 1
-        self.error: tuple[int, UnicodeDecodeError] | None = None
+        self.error: tuple[int, UnicodeError] | None = None
 
     def feed(self, block: bytes, *, final: bool = False) -> None:
         if self.error is not None:
@@ -110,6 +110,8 @@ class _Validator:
             good = (pending + block)[: exc.start]
             line = self.lines + good.decode(self._plain_codec, "replace").count("\n")
             self.error = (line, exc)
+        except UnicodeError as exc:  # e.g. utf-16 asked for, but the file has no BOM
+            self.error = (self.lines, exc)
 
 
 def detect_encoding(path: Path, settings: BatchSettings) -> tuple[str, str]:
@@ -139,9 +141,13 @@ def detect_encoding(path: Path, settings: BatchSettings) -> tuple[str, str]:
     line, exc = validator.error
     if validator.codec == "utf-8" and expected in _AUTO_ENCODINGS:
         return ("cp1252" if cp1252_ok else "latin-1"), digest.hexdigest()
+    why = (
+        f"{exc.reason}, byte 0x{exc.object[exc.start]:02x}"
+        if isinstance(exc, UnicodeDecodeError)
+        else str(exc)
+    )
     raise FileProcessingError(
-        f"cannot be decoded as {validator.codec} "
-        f"({exc.reason}, byte 0x{exc.object[exc.start]:02x})",
+        f"cannot be decoded as {validator.codec} ({why})",
         path=path,
         line=line,
         hint="save the file as UTF-8, or set encoding (BATCH_ENCODING) to the file's encoding",
@@ -308,9 +314,10 @@ class _Rows:
             row = next(self._reader)
         except csv.Error as exc:
             raise self._error(exc) from None
-        except UnicodeDecodeError as exc:
+        except UnicodeError as exc:
+            reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
             raise FileProcessingError(
-                f"cannot be decoded as {self._encoding} near here ({exc.reason}); "
+                f"cannot be decoded as {self._encoding} near here ({reason}); "
                 "the file may have changed since it was inspected",
                 path=self._path,
                 line=self.start,

@@ -15,6 +15,7 @@ Measurements and when each level is safe: docs/performance.md.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -62,6 +63,12 @@ class JobSession:
             self.origins.add(f"{parts.scheme}://{parts.netloc}")
 
 
+SESSION_OPEN_TIMEOUT_S = 20.0
+"""Opening a context and page takes milliseconds; a browser killed meanwhile can leave
+``new_page()`` pending forever. Past this, the attempt fails as transient and is retried
+on a relaunched browser."""
+
+
 class ContextPool:
     """Hands out a ``JobSession`` per attempt according to the isolation level."""
 
@@ -77,7 +84,14 @@ class ContextPool:
     async def session(self, *, fresh: bool = False) -> AsyncIterator[JobSession]:
         """A session for one attempt; reused afterwards only if it ended cleanly."""
         pooled = self.isolation != "context" and not fresh
-        session = await (self._take() if pooled else self._open())
+        try:
+            session = await asyncio.wait_for(
+                self._take() if pooled else self._open(), SESSION_OPEN_TIMEOUT_S
+            )
+        except TimeoutError:
+            raise TimeoutError(
+                f"the browser did not open a page within {SESSION_OPEN_TIMEOUT_S:g} s"
+            ) from None
         try:
             yield session
         except BaseException:

@@ -35,6 +35,9 @@ CommitHook = Callable[[JobSpec], Awaitable[None]]
 
 logger = logging.getLogger("batchwright.executor")
 
+BROWSER_GRACE_S = 60.0
+"""Time beyond the job timeout for setting up, capturing evidence and closing."""
+
 
 class JobRunner(Protocol):
     async def run(self, spec: JobSpec) -> AttemptOutcome:
@@ -72,12 +75,15 @@ class LocalJobRunner:
             self.batch_dir, job_dir_name(spec.row_index, spec.job_id), spec.attempt
         )
         try:
-            fresh = spec.attempt > 1 or spec.verify
-            async with self.sessions.session(fresh=fresh) as session:
-                outcome = await self._run_in_session(spec, session, artifacts, started)
-                if not outcome.ok:
-                    session.discard()
-                return outcome
+            # backstop for browser calls outside the flow's watchdog (tracing, capture,
+            # closing) that a dead browser may never answer
+            async with asyncio.timeout(self.job_timeout_s + BROWSER_GRACE_S):
+                fresh = spec.attempt > 1 or spec.verify
+                async with self.sessions.session(fresh=fresh) as session:
+                    outcome = await self._run_in_session(spec, session, artifacts, started)
+                    if not outcome.ok:
+                        session.discard()
+                    return outcome
         except Exception as exc:
             category, message, retry_after = classify(exc)
             return AttemptOutcome(

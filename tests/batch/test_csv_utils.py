@@ -18,6 +18,7 @@ from batch.csv_utils import (
     parse_csv,
 )
 from batch.exceptions import ConfigurationError, FileProcessingError
+from batch.security import check_csv_file
 from runtime.settings import BatchSettings
 
 MakeSettings = Callable[..., BatchSettings]
@@ -344,3 +345,14 @@ def test_parse_csv_fails_on_bad_rows_even_when_skipping(
     write(tmp_path, "a,b\n1,2\n3\n")
     with pytest.raises(FileProcessingError, match="line 3: expected 2 fields, found 1"):
         parse_csv("data.csv", make_settings(bad_rows="skip"))
+
+
+def test_explicit_utf16_without_a_bom_is_a_clear_error(
+    make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    """Python's UTF-16 decoder raises a bare UnicodeError here (found by fuzzing)."""
+    path = tmp_path / "input.csv"
+    path.write_bytes(b"\x07 ")
+    settings = make_settings(encoding="utf-16")
+    with pytest.raises(FileProcessingError, match=r"cannot be decoded as utf-16.*BOM"):
+        inspect_csv(check_csv_file(path, settings), settings)
