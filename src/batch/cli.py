@@ -25,6 +25,7 @@ from batch.exceptions import BatchEngineError
 from batch.models import BatchStatus, JobStatus
 from batch.preview import preview_csv
 from batch.progress import make_progress
+from batch.reports import write_github_step_summary
 from batch.summary import BatchSummary
 from runtime.flow import load_flow
 from runtime.outcome import ErrorCategory
@@ -171,7 +172,11 @@ def _run_with_signals(
 
 
 def _finish(batch_engine: BatchEngine, summary: BatchSummary, progress_mode: str) -> None:
-    report = batch_engine.batch_dir(summary.batch_id) / "report.html"
+    batch_dir = batch_engine.batch_dir(summary.batch_id)
+    report = batch_dir / "report.html"
+    markdown = batch_dir / "summary.md"
+    if markdown.is_file():  # on GitHub Actions, the job page shows the summary
+        write_github_step_summary(markdown.read_text(encoding="utf-8"))
     cli_output.print_final(out, summary, report, json_mode=progress_mode == "json")
     if summary.status == BatchStatus.INTERRUPTED:
         raise typer.Exit(EXIT_INTERRUPTED)

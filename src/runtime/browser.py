@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any
 
 import playwright
+import psutil
 from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
@@ -28,8 +29,10 @@ from runtime.settings import BatchSettings
 
 __all__ = [
     "CONTEXT_DEFAULTS",
+    "MEMORY_CHECK_EVERY",
     "BrowserManager",
     "ContextHandle",
+    "chromium_tree_rss_bytes",
     "default_playwright_dirs",
     "find_chromium",
     "launch_args",
@@ -45,6 +48,8 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
 """Options of every job's context; ``new_context(**kwargs)`` overrides them."""
 
 _CLOSE_TIMEOUT_S = 10.0
+MEMORY_CHECK_EVERY = 20
+"""Jobs between two looks at Chromium's memory (a process-tree scan takes milliseconds)."""
 """A context or browser that does not close within this is abandoned, not waited on."""
 
 # Playwright's download layout, newest first (1.57+: Chrome for Testing names).
@@ -156,6 +161,16 @@ class _Generation:
     jobs: int = 0
     open_contexts: int = 0
     retired: bool = False
+
+
+def chromium_tree_rss_bytes(root: psutil.Process | None = None) -> int:
+    """Resident memory of the Chromium processes this process started (via Playwright)."""
+    total = 0
+    for process in (root or psutil.Process()).children(recursive=True):
+        with contextlib.suppress(psutil.Error):  # renderers come and go
+            if "chrom" in process.name() or "headless" in process.name():
+                total += process.memory_info().rss
+    return total
 
 
 @dataclass(eq=False)
@@ -279,6 +294,9 @@ class BrowserManager:
             elif limit and current.jobs >= limit:
                 logger.info("browser %d ran %d jobs; recycling", current.number, current.jobs)
                 current = await self._replace(current)
+            elif self._over_memory(current):
+                logger.info("browser %d passed its memory limit; recycling", current.number)
+                current = await self._replace(current)
             current.jobs += 1
             current.open_contexts += 1
             self.jobs_started += 1
@@ -289,6 +307,13 @@ class BrowserManager:
         if generation.retired and generation.open_contexts == 0:
             self._retired.discard(generation)
             await _close_quietly(generation.browser.close())
+
+    def _over_memory(self, generation: _Generation) -> bool:
+        """Every ``MEMORY_CHECK_EVERY`` jobs: do our Chromium processes exceed the limit?"""
+        limit_mb = self.settings.browser_recycle_memory_mb
+        if not limit_mb or not generation.jobs or generation.jobs % MEMORY_CHECK_EVERY:
+            return False
+        return chromium_tree_rss_bytes() > limit_mb * 1024 * 1024
 
     async def _replace(self, old: _Generation) -> _Generation:
         """Retire ``old`` (closed now if idle, else by its last job) and launch anew."""

@@ -94,6 +94,9 @@ class BatchSettings(BaseSettings):
     """Playwright timeout for each step (navigation, clicks, expectations)."""
     browser_recycle_jobs: int = Field(500, ge=0)
     """Relaunch the browser after this many jobs to bound its memory (0: never)."""
+    browser_recycle_memory_mb: int = Field(2048, ge=0)
+    """Relaunch the browser when this engine's Chromium processes use more memory than
+    this (resident set, checked every 20 jobs; 0: never)."""
 
     # --- retries ---------------------------------------------------------------
     max_retries: int = Field(2, ge=0, le=20)

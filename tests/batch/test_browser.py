@@ -18,7 +18,13 @@ from playwright.async_api import BrowserContext
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
-from runtime.browser import BrowserManager, find_chromium, launch_args
+from runtime.browser import (
+    MEMORY_CHECK_EVERY,
+    BrowserManager,
+    chromium_tree_rss_bytes,
+    find_chromium,
+    launch_args,
+)
 from runtime.classify import classify
 from runtime.errors import BrowserNotFoundError
 from runtime.outcome import ErrorCategory
@@ -191,6 +197,30 @@ async def test_recycling_waits_for_jobs_still_running(make_settings: Any, site_u
                 await page.goto(site_url)
                 assert await page.title() == "Demo CRM"
         assert not old.is_connected(), "closed when its last job ended"
+
+
+async def test_memory_limit_recycles_the_browser(make_settings: Any) -> None:
+    settings = make_settings(browser_recycle_jobs=0, browser_recycle_memory_mb=1)
+    async with BrowserManager(settings) as manager:
+        assert chromium_tree_rss_bytes() > 1024 * 1024, "a running Chromium uses memory"
+        first = manager.browser
+        for _ in range(MEMORY_CHECK_EVERY):
+            async with manager.new_context():
+                pass
+        assert manager.launches == 1, "memory is only looked at every N jobs"
+        async with manager.new_context() as context:
+            assert context.browser is not first
+        assert manager.launches == 2
+        assert not first.is_connected()
+
+
+async def test_memory_limit_zero_never_recycles(make_settings: Any) -> None:
+    settings = make_settings(browser_recycle_jobs=0, browser_recycle_memory_mb=0)
+    async with BrowserManager(settings) as manager:
+        for _ in range(MEMORY_CHECK_EVERY + 1):
+            async with manager.new_context():
+                pass
+        assert manager.launches == 1
 
 
 def _kill_chromium() -> int:

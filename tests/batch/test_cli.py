@@ -21,16 +21,22 @@ BATCH_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
 
 
 def cli_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BATCH_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("BATCH_") and k != "GITHUB_STEP_SUMMARY"
+    }
     env["COLUMNS"] = "200"
     return env
 
 
-def batchwright(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def batchwright(
+    *args: str, cwd: Path, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "batch", *args],
         cwd=cwd,
-        env=cli_env(),
+        env=cli_env() | (env or {}),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -109,11 +115,14 @@ def test_debug_shows_the_traceback(workdir: Path) -> None:
 def test_run_exits_0_when_every_row_completes_and_1_when_one_fails(
     workdir: Path, site_url: str, site: object
 ) -> None:
+    step_summary = workdir / "github-step-summary.md"
     result = batchwright(
-        "run", "customers.csv", "--flow", "add_customer.yaml", "--base-url", site_url, cwd=workdir
-    )
+        "run", "customers.csv", "--flow", "add_customer.yaml", "--base-url", site_url,
+        cwd=workdir, env={"GITHUB_STEP_SUMMARY": str(step_summary)},
+    )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "8/8 completed" in result.stdout
+    assert "100.0%" in step_summary.read_text(encoding="utf-8")
     found = BATCH_ID.search(result.stdout)
     assert found
     batch_id = found.group()

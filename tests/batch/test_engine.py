@@ -277,3 +277,28 @@ async def test_two_hundred_rows_are_all_accounted_for(
     assert len({c["email"] for c in site.state.customers}) == 200
     data = json.loads((engine.batch_dir(summary.batch_id) / "summary.json").read_text())
     assert data["counts"]["completed"] == 200
+
+
+async def test_a_crashed_renderer_is_transient_and_the_retry_completes(
+    make_engine: Callable[..., BatchEngine], tmp_path: Path
+) -> None:
+    flow = write(
+        tmp_path / "crashy.py",
+        "import asyncio\n"
+        "async def run(page, row, ctx):\n"
+        "    await page.goto(ctx.base_url + '/crash')\n"
+        "    if ctx.attempt == 1:\n"
+        "        cdp = await page.context.new_cdp_session(page)\n"
+        "        async with page.expect_event('crash'):\n"
+        "            pending = asyncio.ensure_future(cdp.send('Page.crash'))  # never answered\n"
+        "        pending.cancel()\n"
+        "        await page.content()  # the renderer is gone: raises\n"
+        "    return {'length': str(len(await page.content()))}\n",
+    )
+    engine = make_engine(max_retries=1)
+    summary = await engine.start_batch(write(tmp_path / "rows.csv", "n\n1\n"), flow)
+    (job,) = engine.store.iter_jobs(summary.batch_id)
+    assert job.status is JobStatus.COMPLETED
+    assert job.flaky
+    assert job.attempts[0].category is ErrorCategory.TRANSIENT
+    assert "crash" in job.attempts[0].message.lower()
