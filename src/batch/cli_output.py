@@ -28,8 +28,8 @@ def print_final(console: Console, summary: BatchSummary, report: Path, *, json_m
         event = {"event": "finished", "report": str(report), **summary.to_dict()}
         console.file.write(json.dumps(event) + "\n")
         return
-    console.print(final_line(summary), highlight=False)
-    console.print(f"report: {report}", highlight=False)
+    console.print(final_line(summary), highlight=False, soft_wrap=True)
+    console.print(f"report: {report}", highlight=False, soft_wrap=True)
     if summary.status == "interrupted":
         console.print(f"resumable: batchwright resume {summary.batch_id}", highlight=False)
 

@@ -42,7 +42,7 @@ def test_example_flow_loads_with_its_settings() -> None:
     assert [s.action for s in flow.verify] == ["goto", "expect_count"]
     assert all(s.verify for s in flow.verify)
     assert flow.python is None
-    assert [s.index for s in flow.steps] == list(range(1, 11))
+    assert [s.index for s in flow.steps] == list(range(1, 12))
     assert [s.action for s in flow.steps][:3] == ["goto", "fill", "fill"]
     assert flow.has_commit_step
     assert [s.index for s in flow.steps if s.commit] == [7]

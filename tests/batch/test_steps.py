@@ -167,7 +167,7 @@ async def test_failed_expectation_is_a_business_error_naming_the_step(
     with pytest.raises(BusinessError) as info:
         await run_flow(page, flow, row, Recorder(site).context(), base_url=site_url, timeout_s=1)
     assert str(info.value) == (
-        'step 8 expect_text ".flash": expected to contain "Saved  ", got no matching element'
+        'step 9 expect_text ".flash": expected to contain "Saved  ", got no matching element'
     )
     assert site.state.customers == []
 
