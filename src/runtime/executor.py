@@ -24,7 +24,7 @@ from runtime.classify import classify
 from runtime.context_pool import ContextPool, JobSession
 from runtime.flow import Flow
 from runtime.flow_context import FlowContext
-from runtime.outcome import Artifact, AttemptOutcome, ErrorCategory, JobSpec
+from runtime.outcome import Artifact, AttemptOutcome, JobSpec
 from runtime.settings import BatchSettings
 from runtime.steps import run_flow
 
@@ -85,15 +85,7 @@ class LocalJobRunner:
                         session.discard()
                     return outcome
         except Exception as exc:
-            category, message, retry_after = classify(exc)
-            return AttemptOutcome(
-                ok=False,
-                duration_s=time.monotonic() - started,
-                category=category,
-                message=message,
-                artifacts=tuple(artifacts.artifacts),
-                retry_after_s=retry_after,
-            )
+            return _failed(exc, started, artifacts)
 
     async def close(self) -> None:
         """Close the pooled contexts (``recycled`` and ``page`` isolation)."""
@@ -128,9 +120,6 @@ class LocalJobRunner:
                 timeout=self.job_timeout_s,
             )
         except Exception as exc:
-            category, message, retry_after = classify(exc)
-            if isinstance(exc, TimeoutError) and category is ErrorCategory.TRANSIENT:
-                message = f"job exceeded its {self.job_timeout_s:g} s timeout (watchdog)"
             await artifacts.capture_failure(
                 page,
                 screenshot=self.settings.screenshot_on_failure,
@@ -138,14 +127,10 @@ class LocalJobRunner:
             )
             if traced:
                 await artifacts.stop_trace(context, keep=True)
-            return AttemptOutcome(
-                ok=False,
-                duration_s=time.monotonic() - started,
-                category=category,
-                message=message,
-                artifacts=tuple(artifacts.artifacts),
-                retry_after_s=retry_after,
-            )
+            if isinstance(exc, TimeoutError):
+                watchdog = f"job exceeded its {self.job_timeout_s:g} s timeout (watchdog)"
+                return _failed(exc, started, artifacts, message=watchdog)
+            return _failed(exc, started, artifacts)
         if traced:
             await artifacts.stop_trace(context, keep=self.settings.trace == "always")
         return AttemptOutcome(
@@ -179,3 +164,18 @@ class LocalJobRunner:
             screenshot_fn=screenshot,
             commit_fn=commit,
         )
+
+
+def _failed(
+    exc: BaseException, started: float, artifacts: AttemptArtifacts, *, message: str = ""
+) -> AttemptOutcome:
+    """The outcome of an attempt that raised, with whatever evidence was captured."""
+    category, default_message, retry_after = classify(exc)
+    return AttemptOutcome(
+        ok=False,
+        duration_s=time.monotonic() - started,
+        category=category,
+        message=message or default_message,
+        artifacts=tuple(artifacts.artifacts),
+        retry_after_s=retry_after,
+    )

@@ -1,7 +1,7 @@
 """Helpers shared by the safety suites: run ``batchwright`` as users do, kill process
 trees (the CLI and the Chromium it started) with SIGKILL, and print trial figures.
 
-Loaded with ``conftest.load_module`` style imports (tests/ is not a package).
+Imported by name: pyproject puts tests/batch on pytest's pythonpath.
 """
 
 from __future__ import annotations

@@ -7,39 +7,18 @@ browser fixtures here are async (pytest-asyncio, ``asyncio_mode = auto``).
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import demo_site
 import pytest
+import site_routes
 
 from batch.engine import BatchEngine
 from runtime.browser import BrowserManager
 from runtime.run_context import RunContext
 from runtime.settings import BatchSettings, load_settings
-
-TESTS_DIR = Path(__file__).parent
-REPO_ROOT = TESTS_DIR.parent.parent
-
-
-def load_module(path: Path, name: str) -> ModuleType:
-    """Import a file that is not on sys.path (examples/, test helpers)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-demo_site = load_module(REPO_ROOT / "examples" / "demo_site.py", "batchwright_demo_site")
-site_routes = load_module(TESTS_DIR / "site_routes.py", "batchwright_test_site_routes")
 
 
 @pytest.fixture(scope="session")

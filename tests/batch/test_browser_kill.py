@@ -4,13 +4,11 @@ are retried on a relaunched browser, and the batch still completes every row."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
+import _fault_runner as runner
 import psutil
 import pytest
 
@@ -20,28 +18,12 @@ from runtime.outcome import ErrorCategory
 
 pytestmark = pytest.mark.browser
 
-TESTS = Path(__file__).parent
 ROWS = 12
 KILL_AFTER = 3
 JOB_TIMEOUT_S = 10
 DEADLINE_S = 45
 """A healthy run takes under 10 s; a row stuck on the dead browser must be ended by the
 job watchdog (JOB_TIMEOUT_S) and retried, well within this."""
-
-
-def _load(name: str) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, TESTS / "_fault_runner.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-runner = _load("batchwright_test_fault_runner")
 
 
 async def test_killed_browser_is_relaunched_and_in_flight_rows_are_retried(

@@ -10,13 +10,11 @@ delimiters and quoting.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import tempfile
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import _fault_runner as runner
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,25 +24,10 @@ from batch.exceptions import ConfigurationError, FileProcessingError, SecurityEr
 from batch.security import check_csv_file
 from runtime.settings import load_settings
 
-TESTS = Path(__file__).parent
 OUR_ERRORS = (FileProcessingError, SecurityError, ConfigurationError)
 DEFAULT_EXAMPLES = 300
 SLOW_EXAMPLES = 3000
 
-
-def _load(name: str) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, TESTS / "_fault_runner.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-runner = _load("batchwright_test_fault_runner")
 
 # Characters that matter to a CSV reader, plus ordinary and far-away ones.
 CSV_CHARS = st.sampled_from(

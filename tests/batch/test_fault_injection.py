@@ -10,18 +10,16 @@ replay a run's trials.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import re
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import _fault_runner as runner
 import pytest
 import yaml
 
@@ -40,21 +38,6 @@ ROW_TIME_S = 0.3
 """About one form row at concurrency 2 on a 2-core machine: sets the kill window."""
 BATCH_LINE = re.compile(rb"batch (\d{8}-\d{6}-[0-9a-f]{6}): \d+ rows")
 SETTLED = {JobStatus.COMPLETED, JobStatus.NEEDS_REVIEW, JobStatus.FAILED}
-
-
-def _load(name: str) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, TESTS / "_fault_runner.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-runner = _load("batchwright_test_fault_runner")
 
 
 @dataclass

@@ -17,16 +17,15 @@ rows by design, as the CSV does, so that jobs can run and be resumed.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import sys
 import zipfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import _fault_runner as runner
 import pytest
 
 from batch.exceptions import SecurityError
@@ -36,23 +35,6 @@ from batch.store import ManifestStore, default_store_path
 from runtime.browser import BrowserManager
 from runtime.outcome import ErrorCategory
 from runtime.settings import BatchSettings, load_settings
-
-TESTS = Path(__file__).parent
-
-
-def _load(name: str) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, TESTS / "_fault_runner.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-runner = _load("batchwright_test_fault_runner")
 
 XSS = ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>")
 TEMPLATES = ("{{ 7*7 }}", "{{ ''.__class__.__mro__ }}")
