@@ -190,15 +190,20 @@ class BatchExecution:
         ]
         watcher = asyncio.create_task(self._watch(), name="batch-watcher")
         try:
-            await asyncio.gather(*self._workers, return_exceptions=True)
+            results = await asyncio.gather(*self._workers, return_exceptions=True)
         finally:
             watcher.cancel()
-            self.store.release_owner(self.owner)
+            self.store.release_owner(self.owner)  # anything still running: re-queued
         if self._cancelled_by_request:
             self.store.cancel_pending(self.batch_id)
             self.store.clear_cancel(self.batch_id)
         status = self._final_status()
         self.store.set_batch_status(self.batch_id, status)
+        # a worker that died of a bug must not pass for a finished batch (aborted
+        # workers end with CancelledError, which is not an Exception)
+        crashes = [result for result in results if isinstance(result, Exception)]
+        if crashes:
+            raise crashes[0]
         return status
 
     def _final_status(self) -> BatchStatus:

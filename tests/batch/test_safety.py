@@ -13,7 +13,9 @@ import pytest
 
 from batch.engine import BatchEngine
 from batch.exceptions import FileProcessingError
+from batch.execution import BatchExecution, ExecutionOptions
 from batch.models import BatchStatus, JobStatus
+from batch.retry import RetryPolicy
 from runtime.outcome import ErrorCategory
 from runtime.run_context import RunContext
 
@@ -207,3 +209,31 @@ async def test_verify_steps_settle_unknown_outcomes_without_entering_twice(
     assert engine.store.get_job(not_entered).status is JobStatus.COMPLETED
     emails = sorted(c["email"] for c in site.state.customers)
     assert emails == ["a@example.com", "b@example.com"], "each entered exactly once"
+
+
+class ExplodingRunner:
+    """A runner with a bug: it raises instead of returning an outcome."""
+
+    async def run(self, _spec: object) -> object:
+        raise RuntimeError("bug in a runner")
+
+
+async def test_a_crashing_worker_surfaces_and_leaves_its_row_resumable(
+    make_engine: Callable[..., BatchEngine], tmp_path: Path
+) -> None:
+    engine = make_engine()
+    manifest = engine.create_batch_jobs(
+        people(tmp_path, "A,a@example.com,pro,"), form_flow(tmp_path)
+    )
+    execution = BatchExecution(
+        engine.store,
+        manifest.batch_id,
+        lambda _hook: ExplodingRunner(),
+        RetryPolicy(),
+        ExecutionOptions(concurrency=1),
+    )
+    with pytest.raises(RuntimeError, match="bug in a runner"):
+        await execution.run()
+    after = engine.store.get_manifest(manifest.batch_id)
+    assert after.count(JobStatus.PENDING) == 1, "the row is not lost: resume runs it"
+    assert after.status is BatchStatus.INTERRUPTED
