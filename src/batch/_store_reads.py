@@ -93,6 +93,22 @@ def job_ids(
     return [job_id for (job_id,) in rows]
 
 
+def job_ids_after(
+    conn: sqlite3.Connection,
+    batch_id: str,
+    statuses: Collection[JobStatus] | None,
+    after_row: int,
+    limit: int,
+) -> list[tuple[str, int]]:
+    """(job_id, row_index) of the next ``limit`` jobs past ``after_row``, in row order."""
+    rows = conn.execute(
+        "SELECT job_id, row_index FROM jobs WHERE batch_id = ? AND row_index > ? "
+        "AND status IN (SELECT value FROM json_each(?)) ORDER BY row_index LIMIT ?",
+        (batch_id, after_row, _statuses(statuses), limit),
+    )
+    return [(str(job_id), int(row_index)) for job_id, row_index in rows]
+
+
 def completed_keys(
     conn: sqlite3.Connection, flow_name: str, keys: Collection[str]
 ) -> dict[str, str]:

@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
@@ -292,12 +293,19 @@ def cancel(batch_id: str) -> None:
     out.print(f"cancel requested for {batch_id}; `batchwright resume {batch_id}` continues it")
 
 
+class ReviewMark(StrEnum):
+    """What a person found when checking a row of unknown outcome."""
+
+    COMPLETED = "completed"
+    PENDING = "pending"
+
+
 @app.command()
 @handle_errors
 def review(
     batch_id: str,
     mark: Annotated[
-        JobStatus | None,
+        ReviewMark | None,
         typer.Option(help="Settle the rows: completed (it was entered) or pending (re-run it)."),
     ] = None,
     job: Annotated[list[str] | None, typer.Option("--job", help="Only this job id.")] = None,
@@ -307,9 +315,9 @@ def review(
     if mark is None:
         cli_output.print_review(out, batch_engine.jobs_needing_review(batch_id))
         return
-    settled = batch_engine.settle_review(batch_id, mark, job)
+    settled = batch_engine.settle_review(batch_id, JobStatus(mark.value), job)
     out.print(f"{settled} row(s) marked {mark.value}")
-    if mark is JobStatus.PENDING and settled:
+    if mark is ReviewMark.PENDING and settled:
         out.print(f"`batchwright resume {batch_id}` enters them")
 
 

@@ -22,7 +22,7 @@ from batch.exceptions import ConfigurationError
 from batch.execution import BatchExecution, ExecutionOptions
 from batch.models import BatchJob, BatchManifest, JobStatus
 from batch.progress_tracker import ProgressCallback
-from batch.reports import write_reports
+from batch.reports import summarise, write_reports
 from batch.retry import RetryPolicy, Sleep
 from batch.store import ManifestStore
 from batch.summary import BatchSummary, build_summary
@@ -135,7 +135,8 @@ class BatchEngine:
         unsettled = [JobStatus.PENDING, JobStatus.RUNNING]
         if flow.verify:
             unsettled.append(JobStatus.NEEDS_REVIEW)
-        if self.store.job_ids(batch_id, unsettled):
+        counts = self.store.count_by_status(batch_id)
+        if any(counts.get(status) for status in unsettled):
             await self._run(manifest, flow, settings, policy, progress_callback)
         return self.write_reports(batch_id)
 
@@ -268,11 +269,19 @@ class BatchEngine:
         manifest = self.store.get_manifest(batch_id)
         batch_dir = out or self.batch_dir(batch_id)
         self.store.export_manifest_json(batch_id, self.batch_dir(batch_id) / "manifest.json")
-        kwargs: dict[str, Any] = {"secrets": _secrets_of(manifest)}
+        secrets = _secrets_of(manifest)
+        kwargs: dict[str, Any] = {"secrets": secrets}
         if formats is not None:
             kwargs["formats"] = formats
-        write_reports(manifest, lambda: self.store.iter_jobs(batch_id), batch_dir, **kwargs)
-        return self.get_batch_summary(batch_id)
+        summarised = summarise(manifest, self.store.iter_jobs(batch_id), secrets=secrets)
+        write_reports(
+            manifest,
+            lambda: self.store.iter_jobs(batch_id),
+            batch_dir,
+            summarised=summarised,
+            **kwargs,
+        )
+        return summarised[0]
 
     def _execution_options(
         self, settings: BatchSettings, flow: Flow, manifest: BatchManifest

@@ -182,7 +182,7 @@ class BatchExecution:
             self.options.concurrency,
             self.progress,
         )
-        pending = iter(self.store.job_ids(self.batch_id, [JobStatus.PENDING]))
+        pending = self.store.iter_job_ids(self.batch_id, [JobStatus.PENDING])
         self.store.set_batch_status(self.batch_id, BatchStatus.RUNNING)
         self._workers = [
             asyncio.create_task(self._worker(pending, tracker), name=f"batch-worker-{n}")

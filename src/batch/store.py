@@ -294,6 +294,25 @@ class ManifestStore:
             self._require_batch(conn, batch_id)
             return reads.job_ids(conn, batch_id, statuses)
 
+    def iter_job_ids(
+        self, batch_id: str, statuses: Collection[JobStatus] | None = None, page: int = 1000
+    ) -> Iterator[str]:
+        """Ids in row order, a page per short query: flat memory for any batch size.
+
+        Jobs that change status while the caller iterates are seen as they are when
+        their page is read (the executor claims them one by one anyway)."""
+        after = -1
+        while rows := self._read_page(batch_id, statuses, after, page):
+            yield from (job_id for job_id, _ in rows)
+            after = rows[-1][1]
+
+    def _read_page(
+        self, batch_id: str, statuses: Collection[JobStatus] | None, after: int, page: int
+    ) -> list[tuple[str, int]]:
+        with self._tx("DEFERRED") as conn:
+            self._require_batch(conn, batch_id)
+            return reads.job_ids_after(conn, batch_id, statuses, after, page)
+
     def find_completed_keys(self, flow_name: str, keys: Collection[str]) -> dict[str, str]:
         """row_key -> batch_id of an earlier completed job of the same flow (skip-completed)."""
         with self._tx("DEFERRED") as conn:

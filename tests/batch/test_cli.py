@@ -15,6 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from batch.engine import BatchEngine
+from batch.models import JobStatus
+from runtime.run_context import RunContext
+from runtime.settings import load_settings
+
 REPO = Path(__file__).parent.parent.parent
 EXAMPLES = REPO / "examples"
 BATCH_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
@@ -214,3 +219,29 @@ def test_cancel_from_another_process_winds_the_run_down(workdir: Path, site_url:
     assert process.returncode == 130, stdout + stderr
     assert "cancelled" in stdout
     assert f"batchwright resume {batch_id}" in stdout
+
+
+def test_review_lists_unknown_outcomes_and_settles_them(workdir: Path) -> None:
+    settings = load_settings(
+        {"base_dir": workdir, "artifacts_dir": workdir / "artifacts"}, read_env=False
+    )
+    engine = BatchEngine(RunContext(settings=settings))
+    manifest = engine.create_batch_jobs("customers.csv", "add_customer.yaml")
+    job_id = engine.store.job_ids(manifest.batch_id)[1]
+    token = engine.store.claim_job(job_id, "gone-host:1:x", lease_s=60)
+    assert token is not None
+    engine.store.transition(job_id, JobStatus.NEEDS_REVIEW, token=token, error_message="crashed")
+    engine.close()
+
+    listing = batchwright("review", manifest.batch_id, cwd=workdir)
+    assert listing.returncode == 0, listing.stderr
+    assert job_id in listing.stdout
+    assert "1 row(s) need review" in listing.stdout
+
+    wrong = batchwright("review", manifest.batch_id, "--mark", "failed", cwd=workdir)
+    assert wrong.returncode == 2
+
+    settled = batchwright("review", manifest.batch_id, "--mark", "pending", cwd=workdir)
+    assert settled.returncode == 0, settled.stderr
+    assert "1 row(s) marked pending" in settled.stdout
+    assert "no rows need review" in batchwright("review", manifest.batch_id, cwd=workdir).stdout

@@ -565,3 +565,17 @@ def test_batch_status_and_ownership(store: ManifestStore, batch: str) -> None:
     assert store.acquire_batch(batch, "engine-2", 60, now=later)
     store.release_owner("engine-2")
     assert store.batch_owner(batch) is None
+
+
+def test_iter_job_ids_pages_in_row_order_and_sees_claims_made_meanwhile(
+    store: ManifestStore,
+) -> None:
+    store.create_batch(manifest("big"), jobs("big", 25))
+    all_ids = store.job_ids("big")
+    assert list(store.iter_job_ids("big", page=4)) == all_ids
+
+    pending = store.iter_job_ids("big", [JobStatus.PENDING], page=4)
+    seen = [next(pending) for _ in range(4)]
+    assert store.claim_job(all_ids[10], "other-engine", lease_s=60) is not None
+    seen += list(pending)
+    assert seen == [i for i in all_ids if i != all_ids[10]], "a job claimed elsewhere is skipped"

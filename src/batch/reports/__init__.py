@@ -62,12 +62,14 @@ def write_reports(
     key_columns: Sequence[str] | None = None,
     secrets: Collection[str] = (),
     bom: bool = False,
+    summarised: tuple[BatchSummary, list[str]] | None = None,
 ) -> dict[str, Path]:
     """Write each requested format into ``batch_dir``; returns ``{format: path}``.
 
     ``key_columns`` identify rows in the HTML and JUnit (default: the first three
     columns). ``secrets`` names columns shown as ``***`` everywhere, their values also
     masked inside messages. ``bom`` writes results.csv with a UTF-8 BOM for Excel.
+    ``summarised``: ``summarise``'s result when the caller has it (saves a pass).
     """
     unknown = sorted(set(formats) - set(ALL_FORMATS))
     if unknown:
@@ -76,7 +78,7 @@ def write_reports(
             f"choose among: {', '.join(ALL_FORMATS)}"
         )
     viewer = RowViewer(manifest, key_columns=key_columns, secrets=secrets)
-    summary, extracted_keys = summarise(manifest, jobs_factory(), secrets=secrets)
+    summary, extracted_keys = summarised or summarise(manifest, jobs_factory(), secrets=secrets)
     paths = {fmt: batch_dir / REPORT_FILES[fmt] for fmt in ALL_FORMATS if fmt in formats}
     for fmt, path in paths.items():
         if fmt == "html":
