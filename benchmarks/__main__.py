@@ -35,6 +35,13 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="repetitions (medians reported)")
     parser.add_argument("--concurrency", type=int, default=4, help="throughput: jobs at once")
     parser.add_argument("--no-naive", action="store_true", help="throughput: skip (a)")
+    parser.add_argument(
+        "--contenders",
+        nargs="+",
+        default=[],
+        metavar="WORD",
+        help="throughput: only contenders whose name has one of these words (b always runs)",
+    )
     parser.add_argument("--ingest-rows", type=int, default=1_000_000)
     parser.add_argument("--data-reps", type=int, default=1, help="ingest/report repetitions")
     parser.add_argument("--report-rows", type=int, nargs="+", default=[10_000, 100_000])
@@ -50,7 +57,13 @@ def main() -> None:
         started = time.monotonic()
         print(f"== {name}", flush=True)
         if name == "throughput":
-            lines = run_throughput(args.rows, args.reps, args.concurrency, naive=not args.no_naive)
+            lines = run_throughput(
+                args.rows,
+                args.reps,
+                args.concurrency,
+                naive=not args.no_naive,
+                only=args.contenders,
+            )
         elif name == "ingest":
             lines = run_ingest(args.ingest_rows, args.data_reps)
         elif name == "report":

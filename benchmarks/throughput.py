@@ -9,7 +9,7 @@ import json
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,7 +77,11 @@ def playwright_test_missing() -> str | None:
     return None
 
 
-def contenders(concurrency: int, *, naive: bool = True, pwtest: bool = True) -> list[Contender]:
+def contenders(
+    concurrency: int, *, naive: bool = True, pwtest: bool = True, only: Sequence[str] = ()
+) -> list[Contender]:
+    """Every contender, or (``only``) those whose name contains one of the given words;
+    the baseline (b) is always first, since every ratio is to it."""
     c = str(concurrency)
     chosen = [Contender(f"b. minimal loop, {c} at once", _py("minimal", "--concurrency", c))]
     if naive:
@@ -94,6 +98,8 @@ def contenders(concurrency: int, *, naive: bool = True, pwtest: bool = True) -> 
     )
     if pwtest:
         chosen += [_playwright_test(w) for w in (1, 2, 4)]
+    if only:
+        chosen = chosen[:1] + [x for x in chosen[1:] if any(word in x.name for word in only)]
     return chosen
 
 
@@ -115,12 +121,14 @@ def _pwtest_latencies(scratch: Path, result: Result, name: str) -> None:
     result.latencies_s = durations
 
 
-def run_throughput(rows: int, reps: int, concurrency: int, *, naive: bool = True) -> list[str]:
-    """Run every contender ``reps`` times, interleaved; return the table's lines."""
+def run_throughput(
+    rows: int, reps: int, concurrency: int, *, naive: bool = True, only: Sequence[str] = ()
+) -> list[str]:
+    """Run the contenders ``reps`` times, interleaved; return the table's lines."""
     missing = playwright_test_missing()
     if missing:
         print(missing, flush=True)
-    chosen = contenders(concurrency, naive=naive, pwtest=missing is None)
+    chosen = contenders(concurrency, naive=naive, pwtest=missing is None, only=only)
     results: dict[str, list[Result]] = {c.name: [] for c in chosen}
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp, serve_site() as url:
         scratch = Path(tmp)
@@ -138,10 +146,10 @@ def run_throughput(rows: int, reps: int, concurrency: int, *, naive: bool = True
                 if contender.env:
                     _pwtest_latencies(scratch, result, contender.name)
                 results[contender.name].append(result)
-                limits = result.extra.get("limits")
+                used = result.extra.get("concurrency", "")
                 print(
                     f"  rep {rep} {contender.name}: {result.rows_per_s:.2f} rows/s"
-                    + (f" (limit changes {limits})" if limits else ""),
+                    + (f" (concurrency {used})" if str(used).startswith("auto") else ""),
                     flush=True,
                 )
     return _table(results, rows, reps)
@@ -158,9 +166,10 @@ def _table(results: dict[str, list[Result]], rows: int, reps: int) -> list[str]:
     for name, runs in sorted(results.items()):
         speed = median([r.rows_per_s for r in runs])
         extra = ""
-        finals = [r.extra["final_limit"] for r in runs if "final_limit" in r.extra]
-        if finals:
-            extra = f" (final limit {'/'.join(str(f) for f in finals)})"
+        used = [str(r.extra.get("concurrency", "")) for r in runs]
+        if any(u.startswith("auto") for u in used):
+            finals = [u.rpartition("final ")[2].rstrip(")") for u in used]
+            extra = f" (final limit {'/'.join(finals)})"
         lines.append(
             f"| {name}{extra} | {speed:.2f} | {speed / base if base else 0:.2f}x"
             f" | {median([percentile(r.latencies_s, 50) for r in runs]):.2f}"

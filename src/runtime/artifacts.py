@@ -12,24 +12,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 import unicodedata
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
 
-from playwright.async_api import BrowserContext, ConsoleMessage, Page, Request
+from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
 from runtime.outcome import Artifact
 
-__all__ = ["CONSOLE_MAX_LINES", "AttemptArtifacts", "job_dir_name", "safe_name"]
+__all__ = ["AttemptArtifacts", "job_dir_name", "safe_name"]
 
 logger = logging.getLogger("batchwright.artifacts")
-
-CONSOLE_MAX_LINES = 1000
-"""Console, page-error and failed-request lines kept per attempt (the newest)."""
 
 _CAPTURE_TIMEOUT_S = 5.0
 _TRACE_TIMEOUT_S = 30.0
@@ -49,12 +43,6 @@ def job_dir_name(row_index: int, job_id: str) -> str:
     return f"{row_index:06d}-{safe_name(job_id, limit=64)}"
 
 
-class EventSource(Protocol):
-    """What ``watch_console`` needs of a page: subscribing to its events."""
-
-    def on(self, event: str, handler: Callable[..., Any]) -> None: ...
-
-
 class AttemptArtifacts:
     """Captures and records the files of one attempt of one job."""
 
@@ -63,8 +51,6 @@ class AttemptArtifacts:
         self.relative_dir = Path("jobs") / safe_name(job_dir)
         self.attempt = attempt
         self._artifacts: list[Artifact] = []
-        self._console: deque[str] = deque(maxlen=CONSOLE_MAX_LINES)
-        self._started = time.monotonic()
         self._tracing = False
 
     @property
@@ -72,27 +58,17 @@ class AttemptArtifacts:
         """Everything captured so far, in capture order."""
         return list(self._artifacts)
 
-    @property
-    def console_lines(self) -> list[str]:
-        return list(self._console)
-
-    def watch_console(self, page: EventSource) -> None:
-        """Keep console messages, uncaught page errors and failed requests, in memory.
-
-        ``page`` is a Page, or anything with its ``on`` (a pooled session that removes
-        its listeners when the row ends)."""
-        page.on("console", self._on_console)
-        page.on("pageerror", lambda error: self._log("pageerror", str(error)))
-        page.on("requestfailed", self._on_request_failed)
-
     async def screenshot(self, page: Page, name: str, *, full_page: bool = False) -> Artifact:
         """A screenshot a flow asked for; raises like any step when the page cannot."""
         label = safe_name(name)
         data = await page.screenshot(full_page=full_page)
         return self._write(f"screenshot-{label}", "png", data, name=label, kind="screenshot")
 
-    async def capture_failure(self, page: Page, *, screenshot: bool, html: bool) -> list[Artifact]:
-        """Screenshot, HTML and console log of a failed attempt: whatever can still be had."""
+    async def capture_failure(
+        self, page: Page, console: Sequence[str], *, screenshot: bool, html: bool
+    ) -> list[Artifact]:
+        """Screenshot, HTML and the console lines (a ``PageLog``'s) of a failed attempt:
+        whatever can still be had."""
         captured: list[Artifact] = []
 
         async def save_screenshot() -> None:
@@ -110,7 +86,7 @@ class AttemptArtifacts:
         if html and not page.is_closed():
             await self._guarded("page HTML", save_html())
         # Always written: "the console was empty" is evidence too.
-        text = "".join(f"{line}\n" for line in self._console) or "(no console messages)\n"
+        text = "".join(f"{line}\n" for line in console) or "(no console messages)\n"
         captured.append(self._write("console", "log", text.encode("utf-8"), name="console"))
         return captured
 
@@ -130,17 +106,6 @@ class AttemptArtifacts:
         path = self._new_path("trace", "zip")
         stopped = await self._guarded("trace", context.tracing.stop(path=path), _TRACE_TIMEOUT_S)
         return self._record("trace", path, "trace") if stopped and path.is_file() else None
-
-    def _on_console(self, message: ConsoleMessage) -> None:
-        location = message.location
-        where = f" ({location['url']}:{location['lineNumber']})" if location.get("url") else ""
-        self._log(f"console.{message.type}", f"{message.text}{where}")
-
-    def _on_request_failed(self, request: Request) -> None:
-        self._log("requestfailed", f"{request.method} {request.url}: {request.failure}")
-
-    def _log(self, kind: str, text: str) -> None:
-        self._console.append(f"{time.monotonic() - self._started:9.3f}s [{kind}] {text}")
 
     def _new_path(self, kind: str, ext: str) -> Path:
         """An unused ``attempt-<n>-<kind>[-k].<ext>``, its directory created on demand."""

@@ -1,12 +1,15 @@
 """Where each attempt runs: a browser context and a page, under the ``isolation`` setting.
 
 - ``context``: a new context per attempt, closed after it. Nothing is shared.
-- ``recycled``: a pool of contexts. Between rows the page is closed, and cookies,
-  permissions and every origin's storage (local/session storage, IndexedDB, cache
-  storage, service workers) are wiped. A context is replaced after
-  ``recycle_context_every`` rows. The HTTP cache is kept: that is the speed-up.
-- ``page``: one page per worker, reused as is; only the flow's own navigation
-  separates rows. For read-only flows that do not depend on state.
+- ``recycled``: a pool of contexts, each with its page. Between rows the page's
+  session storage is cleared, it goes to about:blank and forgets its history, other
+  pages (popups) are closed, and cookies, permissions and every visited origin's
+  storage (local storage, IndexedDB, cache storage, service workers) are wiped. A
+  context is replaced after ``recycle_context_every`` rows. Keeping the page (and its
+  renderer) and the HTTP cache is the speed-up.
+- ``page``: one page per worker, reused as is (popups a row opened are closed); only
+  the flow's own navigation separates rows. For read-only flows that do not depend
+  on state.
 
 A failed attempt never hands its context on: it is closed, and the next row gets a
 fresh one. A retry (``fresh=True``) always runs in a new, unpooled context.
@@ -17,15 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit
 
-from playwright.async_api import BrowserContext, Frame, Page
+from playwright.async_api import BrowserContext, CDPSession, Frame, Page
 from playwright.async_api import Error as PlaywrightError
 
 from runtime.browser import BrowserManager, ContextHandle
+from runtime.page_log import PageLog
 from runtime.settings import Isolation
 
 __all__ = ["ContextPool", "JobSession"]
@@ -38,29 +41,28 @@ class JobSession:
     context: BrowserContext
     handle: ContextHandle
     page: Page = field(init=False)
+    log: PageLog = field(init=False)
+    """What the page logged during the current row."""
     rows: int = 1
     origins: set[str] = field(default_factory=set)
+    """Origins the page's frames visited since the last wipe (``recycled``)."""
     discarded: bool = False
-    _listeners: list[tuple[str, Callable[..., Any]]] = field(default_factory=list)
+    _cdp: CDPSession | None = None
 
     def discard(self) -> None:
         """Never reuse this context (its attempt failed, so its state is unknown)."""
         self.discarded = True
 
-    def on(self, event: str, handler: Callable[..., Any]) -> None:
-        """``page.on`` for listeners that belong to one row; removed when it ends."""
-        self.page.on(event, handler)  # type: ignore[call-overload]  # event names are checked by Playwright's overloads
-        self._listeners.append((event, handler))
-
-    def _end_row(self) -> None:
-        for event, handler in self._listeners:
-            self.page.remove_listener(event, handler)
-        self._listeners.clear()
-
     def _note_origin(self, frame: Frame) -> None:
-        parts = urlsplit(frame.url)
-        if parts.scheme in ("http", "https"):
-            self.origins.add(f"{parts.scheme}://{parts.netloc}")
+        origin = _origin(frame.url)
+        if origin:
+            self.origins.add(origin)
+
+
+def _origin(url: str) -> str | None:
+    """``scheme://host:port`` of an http(s) URL; None for about:, data:, blob: ..."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") else None
 
 
 SESSION_OPEN_TIMEOUT_S = 20.0
@@ -79,6 +81,7 @@ class ContextPool:
         self._idle: list[JobSession] = []
         self.contexts_opened = 0
         """Contexts created so far (for tests and the benchmark)."""
+        self.pages_opened = 0
 
     @contextlib.asynccontextmanager
     async def session(self, *, fresh: bool = False) -> AsyncIterator[JobSession]:
@@ -92,13 +95,13 @@ class ContextPool:
             raise TimeoutError(
                 f"the browser did not open a page within {SESSION_OPEN_TIMEOUT_S:g} s"
             ) from None
+        session.log.start_row()
         try:
             yield session
         except BaseException:
             session.discard()
             raise
         finally:
-            session._end_row()
             if pooled and not session.discarded:
                 await self._give_back(session)
             else:
@@ -114,32 +117,39 @@ class ContextPool:
         handle = await self.browser.open_context()
         session = JobSession(handle.context, handle)
         try:
-            session.page = await self._new_page(handle.context, session)
+            await self._new_page(session)
         except BaseException:
             await self.browser.close_context(handle)
             raise
         self.contexts_opened += 1
         return session
 
-    async def _new_page(self, context: BrowserContext, session: JobSession) -> Page:
-        page = await context.new_page()
+    async def _new_page(self, session: JobSession) -> None:
+        """Open the session's page; its listeners stay for the page's life (adding and
+        removing them per row would cost round trips to the browser)."""
+        page = await session.context.new_page()
+        self.pages_opened += 1
+        session.page, session.log, session._cdp = page, PageLog(), None
+        session.log.watch(page)
         if self.isolation == "recycled":
             page.on("framenavigated", session._note_origin)
-        return page
 
     async def _take(self) -> JobSession:
         while self._idle:
             session = self._idle.pop()
             if session.rows < self.recycle_every and await self.browser.reuse(session.handle):
                 session.rows += 1
-                if session.page.is_closed():  # recycled: a fresh page per row
-                    session.page = await self._new_page(session.context, session)
+                if session.page.is_closed():  # the wipe could not keep it
+                    await self._new_page(session)
                 return session
             await self._close(session)
         return await self._open()
 
     async def _give_back(self, session: JobSession) -> None:
         try:
+            for other in session.context.pages:
+                if other is not session.page:
+                    await other.close()  # popups the row opened
             if self.isolation == "recycled":
                 await _wipe(session)
         except PlaywrightError:
@@ -155,17 +165,38 @@ class ContextPool:
         await self.browser.close_context(session.handle)
 
 
+_WIPE_NAVIGATION_MS = 5000.0
+
+
 async def _wipe(session: JobSession) -> None:
-    """Leave nothing of a row in its context: storage of every origin it visited (through
-    the DevTools protocol, before the page closes), the page itself (and with it its
-    session storage), then cookies and permissions."""
+    """Leave nothing of a row in its context (``recycled``).
+
+    Session storage and the window name belong to the tab, and session storage can only
+    be cleared from a frame showing its origin: when every origin the row visited is
+    still shown, both are cleared there and the page is kept; otherwise the page is
+    closed and a new one opened for the next row. The page leaves for about:blank
+    before storage is wiped, so no document of the row can write it again.
+    """
     page, context = session.page, session.context
-    if session.origins:
-        cdp = await context.new_cdp_session(page)
-        for origin in session.origins:
-            await cdp.send("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
-        await cdp.detach()
-        session.origins.clear()
-    await page.close()
+    shown = {_origin(frame.url): frame for frame in page.frames}
+    keep_page = session.origins <= shown.keys()
+    if keep_page:
+        await page.main_frame.evaluate(_FORGET_ROW)  # window.name outlives navigations
+        for origin in session.origins - {_origin(page.main_frame.url)}:
+            await shown[origin].evaluate(_FORGET_ROW)
+    await page.goto("about:blank", timeout=_WIPE_NAVIGATION_MS)
+    cdp = session._cdp or await context.new_cdp_session(page)
+    for origin in session.origins:
+        await cdp.send("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
+    session.origins.clear()
+    if keep_page:
+        await cdp.send("Page.resetNavigationHistory")
+        session._cdp = cdp
+    else:
+        await page.close()
     await context.clear_cookies()
     await context.clear_permissions()
+
+
+_FORGET_ROW = "() => { window.name = ''; try { sessionStorage.clear(); } catch (e) {} }"
+"""A frame's session storage and window name (sandboxed frames throw on storage)."""

@@ -102,9 +102,6 @@ class LocalJobRunner:
         traced = self._traced(spec.attempt)
         if traced:
             await artifacts.start_trace(context)
-        # through the session: it removes the listeners after the row, so a reused page
-        # does not keep feeding past rows' artifacts
-        artifacts.watch_console(session)
         ctx = self._flow_context(spec, page, artifacts)
         try:
             extracted = await asyncio.wait_for(
@@ -122,6 +119,7 @@ class LocalJobRunner:
         except Exception as exc:
             await artifacts.capture_failure(
                 page,
+                session.log.lines,
                 screenshot=self.settings.screenshot_on_failure,
                 html=self.settings.html_on_failure,
             )

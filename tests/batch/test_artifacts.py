@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runtime.artifacts import CONSOLE_MAX_LINES, AttemptArtifacts, job_dir_name, safe_name
+from runtime.artifacts import AttemptArtifacts, job_dir_name, safe_name
 from runtime.browser import BrowserManager
+from runtime.page_log import PageLog
 
 SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -59,15 +60,16 @@ async def test_capture_failure_writes_screenshot_html_and_console(
 ) -> None:
     batch_dir = tmp_path / "batch"
     artifacts = AttemptArtifacts(batch_dir, job_dir_name(3, "job-3"), attempt=2)
+    log = PageLog()
     async with browser_manager.new_context() as context:
         page = await context.new_page()
-        artifacts.watch_console(page)
+        log.watch(page)
         await page.goto(site_url + "/customers/new")
         async with page.expect_console_message(lambda m: "hello from the page" in m.text):
             await page.evaluate("console.log('hello from the page')")
         async with page.expect_event("pageerror"):
             await page.evaluate("setTimeout(() => { throw new Error('kaboom') }, 0)")
-        captured = await artifacts.capture_failure(page, screenshot=True, html=True)
+        captured = await artifacts.capture_failure(page, log.lines, screenshot=True, html=True)
 
     assert [(a.kind, a.path) for a in captured] == [
         ("screenshot", "jobs/000003-job-3/attempt-2-screenshot.png"),
@@ -81,40 +83,6 @@ async def test_capture_failure_writes_screenshot_html_and_console(
     assert "[console.log] hello from the page" in console
     assert "[pageerror]" in console
     assert "kaboom" in console
-
-
-@pytest.mark.browser
-async def test_failed_requests_are_in_the_console_log(
-    browser_manager: BrowserManager, site_url: str, tmp_path: Path
-) -> None:
-    artifacts = AttemptArtifacts(tmp_path, "job", attempt=1)
-    async with browser_manager.new_context() as context:
-        page = await context.new_page()
-        artifacts.watch_console(page)
-        await page.goto(site_url)
-        async with page.expect_event("requestfailed"):
-            await page.evaluate("fetch('http://127.0.0.1:9/nothing').catch(() => {})")
-    assert any(
-        "[requestfailed] GET http://127.0.0.1:9/nothing" in line for line in artifacts.console_lines
-    )
-
-
-@pytest.mark.browser
-async def test_console_keeps_only_the_newest_lines(
-    browser_manager: BrowserManager, site_url: str, tmp_path: Path
-) -> None:
-    artifacts = AttemptArtifacts(tmp_path, "job", attempt=1)
-    total = CONSOLE_MAX_LINES + 50
-    async with browser_manager.new_context() as context:
-        page = await context.new_page()
-        artifacts.watch_console(page)
-        await page.goto(site_url)
-        async with page.expect_console_message(lambda m: m.text == f"line {total - 1}"):
-            await page.evaluate(f"for (let i = 0; i < {total}; i++) console.log('line ' + i)")
-    lines = artifacts.console_lines
-    assert len(lines) == CONSOLE_MAX_LINES
-    assert lines[0].endswith("line 50")
-    assert lines[-1].endswith(f"line {total - 1}")
 
 
 @pytest.mark.browser
@@ -161,10 +129,11 @@ async def test_a_passing_attempt_leaves_no_files(
     batch_dir = tmp_path / "batch"
     traced = AttemptArtifacts(batch_dir, "traced", attempt=2)
     untraced = AttemptArtifacts(batch_dir, "untraced", attempt=1)
+    log = PageLog()
     async with browser_manager.new_context() as context:
         await traced.start_trace(context)
         page = await context.new_page()
-        untraced.watch_console(page)
+        log.watch(page)
         await page.goto(site_url)
         await page.evaluate("console.log('passing rows log too')")
         assert await traced.stop_trace(context, keep=False) is None
@@ -178,14 +147,15 @@ async def test_capture_on_a_closed_page_records_only_what_it_can(
     browser_manager: BrowserManager, site_url: str, tmp_path: Path
 ) -> None:
     artifacts = AttemptArtifacts(tmp_path, "job", attempt=1)
+    log = PageLog()
     async with browser_manager.new_context() as context:
         await artifacts.start_trace(context)
         page = await context.new_page()
-        artifacts.watch_console(page)
+        log.watch(page)
         await page.goto(site_url)
         await page.evaluate("console.log('before close')")
         await page.close()
-        captured = await artifacts.capture_failure(page, screenshot=True, html=True)
+        captured = await artifacts.capture_failure(page, log.lines, screenshot=True, html=True)
     assert [a.kind for a in captured] == ["console"]
     # The context is gone now: stopping its trace fails quietly.
     assert await artifacts.stop_trace(context, keep=True) is None
@@ -197,6 +167,7 @@ async def test_capture_on_a_crashed_page_does_not_raise(
     browser_manager: BrowserManager, site_url: str, tmp_path: Path
 ) -> None:
     artifacts = AttemptArtifacts(tmp_path, "job", attempt=1)
+    log = PageLog()
     async with browser_manager.new_context() as context:
         page = await context.new_page()
         await page.goto(site_url + "/crash")
@@ -205,7 +176,7 @@ async def test_capture_on_a_crashed_page_does_not_raise(
             # Page.crash never answers: the renderer it would answer from is gone.
             pending = asyncio.ensure_future(cdp.send("Page.crash"))
         pending.cancel()
-        captured = await artifacts.capture_failure(page, screenshot=True, html=True)
+        captured = await artifacts.capture_failure(page, log.lines, screenshot=True, html=True)
     assert [a.kind for a in captured] == ["console"]
     log = (tmp_path / captured[0].path).read_text(encoding="utf-8")
     assert log == "(no console messages)\n"

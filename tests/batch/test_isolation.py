@@ -15,35 +15,55 @@ from runtime.outcome import JobSpec
 
 pytestmark = pytest.mark.browser
 
-# A row reports what it found (cookie, storage, IndexedDB, permission) and then leaves
-# its own marks; ``row["fail"]`` makes it fail after leaving them.
+# A row reports what it found (cookie, storage, IndexedDB, permission, window name,
+# history, other pages) and then leaves its own marks, a popup among them;
+# ``row["fail"]`` makes it fail after leaving them. ``row["via"]`` is the site under
+# another origin (localhost): the row looks and leaves marks there too, and ends
+# elsewhere, so that origin is no longer shown when the row is done.
 SNOOP_FLOW = '''
+SNOOP = """async () => {
+    const dbs = indexedDB.databases ? await indexedDB.databases() : [];
+    const perm = await navigator.permissions.query({name: "geolocation"});
+    return {
+        cookie: document.cookie,
+        local: localStorage.getItem("who") || "",
+        session: sessionStorage.getItem("who") || "",
+        idb: dbs.map(d => d.name).join(","),
+        geo: perm.state,
+        name: window.name,
+        history: history.length,
+    };
+}"""
+MARK = """async (who) => {
+    document.cookie = "who=" + who + "; path=/";
+    localStorage.setItem("who", who);
+    sessionStorage.setItem("who", who);
+    window.name = who;
+    await new Promise((ok, ko) => {
+        const req = indexedDB.open("db-" + who);
+        req.onsuccess = () => { req.result.close(); ok(); };
+        req.onerror = ko;
+    });
+    console.log("row " + who);
+}"""
+
+
 async def run(page, row, ctx):
+    seen = {"pages": len(page.context.pages)}
+    if row.get("via"):
+        await page.goto(row["via"] + "/")
+        found = await page.evaluate(SNOOP)
+        seen.update({"via_" + key: found[key] for key in ("cookie", "local", "session", "idb")})
     await page.goto(ctx.base_url + "/")
-    seen = await page.evaluate("""async () => {
-        const dbs = indexedDB.databases ? await indexedDB.databases() : [];
-        const perm = await navigator.permissions.query({name: "geolocation"});
-        return {
-            cookie: document.cookie,
-            local: localStorage.getItem("who") || "",
-            session: sessionStorage.getItem("who") || "",
-            idb: dbs.map(d => d.name).join(","),
-            geo: perm.state,
-        };
-    }""")
-    who = row["who"]
+    seen.update(await page.evaluate(SNOOP))
     await page.context.grant_permissions(["geolocation"], origin=ctx.base_url)
-    await page.evaluate("""async (who) => {
-        document.cookie = "who=" + who + "; path=/";
-        localStorage.setItem("who", who);
-        sessionStorage.setItem("who", who);
-        await new Promise((ok, ko) => {
-            const req = indexedDB.open("db-" + who);
-            req.onsuccess = () => { req.result.close(); ok(); };
-            req.onerror = ko;
-        });
-        console.log("row " + who);
-    }""", who)
+    await page.evaluate(MARK, row["who"])
+    if row.get("via"):
+        await page.goto(row["via"] + "/")
+        await page.evaluate(MARK, row["who"])
+        await page.goto(ctx.base_url + "/")
+    async with page.context.expect_page():
+        await page.evaluate("window.open('/')")
     if row.get("fail"):
         ctx.fail("asked to fail")
     return seen
@@ -57,8 +77,8 @@ def snoop_flow(tmp_path: Path) -> Path:
     return path
 
 
-def spec(n: int, who: str, *, attempt: int = 1, fail: bool = False) -> JobSpec:
-    row = {"who": who, "fail": "yes" if fail else ""}
+def spec(n: int, who: str, *, attempt: int = 1, fail: bool = False, via: str = "") -> JobSpec:
+    row = {"who": who, "fail": "yes" if fail else "", "via": via}
     return JobSpec(f"job-{n}", "batch", n, row, attempt)
 
 
@@ -78,7 +98,21 @@ async def run_rows(
     return outcomes, runner
 
 
-CLEAN = {"cookie": "", "local": "", "session": "", "idb": "", "geo": "prompt"}
+CLEAN = {"cookie": "", "local": "", "session": "", "idb": "", "geo": "prompt", "name": ""}
+
+
+def clean(seen: Any) -> bool:
+    """Nothing of an earlier row: no state (under either origin), one page, no earlier
+    row in the history (a kept page has about:blank before this row's own entries)."""
+    found = dict(seen)
+    own_entries = 2 if "via_local" in found else 1
+    via = {key: found.pop(key) for key in list(found) if key.startswith("via_")}
+    return (
+        int(found.pop("pages")) == 1
+        and int(found.pop("history")) <= own_entries + 1
+        and found == CLEAN
+        and not any(via.values())
+    )
 
 
 async def test_recycled_reuses_one_context_and_leaks_nothing(
@@ -90,8 +124,38 @@ async def test_recycled_reuses_one_context_and_leaks_nothing(
     )  # fmt: skip
     assert [o.ok for o in outcomes] == [True, True, True], [o.message for o in outcomes]
     for outcome in outcomes:
-        assert dict(outcome.extracted) == CLEAN
+        assert clean(outcome.extracted), outcome.extracted
     assert runner.sessions.contexts_opened == 1
+    assert runner.sessions.pages_opened == 1  # the page (and its renderer) is kept
+
+
+async def test_recycled_wipes_every_origin_a_row_visited(
+    make_settings: Any, site_url: str, snoop_flow: Path, tmp_path: Path
+) -> None:
+    """Row 1 leaves marks under a second origin it no longer shows at the end (so its
+    session storage can only go with the page); row 2 looks there."""
+    other = site_url.replace("127.0.0.1", "localhost")
+    outcomes, runner = await run_rows(
+        make_settings, site_url, snoop_flow, tmp_path,
+        [spec(1, "ada", via=other), spec(2, "bob"), spec(3, "cy")], isolation="recycled",
+    )  # fmt: skip
+    assert [o.ok for o in outcomes] == [True, True, True], [o.message for o in outcomes]
+    assert all(clean(o.extracted) for o in outcomes), [o.extracted for o in outcomes]
+    assert runner.sessions.contexts_opened == 1
+    assert runner.sessions.pages_opened == 2  # row 1's page could not be kept
+
+
+async def test_recycled_row_sees_nothing_of_another_origins_earlier_row(
+    make_settings: Any, site_url: str, snoop_flow: Path, tmp_path: Path
+) -> None:
+    other = site_url.replace("127.0.0.1", "localhost")
+    settings = {"isolation": "recycled"}
+    outcomes, _ = await run_rows(
+        make_settings, site_url, snoop_flow, tmp_path,
+        [spec(1, "ada", via=other), spec(2, "bob", via=other)], **settings,
+    )  # fmt: skip
+    assert outcomes[1].ok, outcomes[1].message
+    assert clean(outcomes[1].extracted), outcomes[1].extracted
 
 
 async def test_page_isolation_keeps_state_and_one_page(
@@ -104,6 +168,7 @@ async def test_page_isolation_keeps_state_and_one_page(
     )  # fmt: skip
     assert outcomes[1].extracted["cookie"] == "who=ada"
     assert outcomes[1].extracted["session"] == "ada"  # the same tab: same session storage
+    assert outcomes[1].extracted["pages"] == "1"  # but row 1's popup was closed
     assert runner.sessions.contexts_opened == 1
 
 
@@ -113,7 +178,7 @@ async def test_context_isolation_opens_a_context_per_row(
     outcomes, runner = await run_rows(
         make_settings, site_url, snoop_flow, tmp_path, [spec(1, "ada"), spec(2, "bob")]
     )
-    assert [dict(o.extracted) for o in outcomes] == [CLEAN, CLEAN]
+    assert all(clean(o.extracted) for o in outcomes), [o.extracted for o in outcomes]
     assert runner.sessions.contexts_opened == 2
 
 
@@ -127,7 +192,7 @@ async def test_a_failure_discards_the_context(
     )  # fmt: skip
     assert [o.ok for o in outcomes] == [False, True, True]
     assert outcomes[0].message == "asked to fail"
-    assert dict(outcomes[1].extracted) == CLEAN  # even under `page`: a new context
+    assert clean(outcomes[1].extracted)  # even under `page`: a new context
     assert runner.sessions.contexts_opened == 2
 
 
@@ -138,7 +203,7 @@ async def test_a_retry_always_gets_a_fresh_context(
         make_settings, site_url, snoop_flow, tmp_path,
         [spec(1, "ada"), spec(2, "bob", attempt=2), spec(3, "cy")], isolation="page",
     )  # fmt: skip
-    assert dict(outcomes[1].extracted) == CLEAN
+    assert clean(outcomes[1].extracted)
     assert outcomes[2].extracted["cookie"] == "who=ada"  # the pooled page came back
     assert runner.sessions.contexts_opened == 2
 
