@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from batch.models import AttemptRecord, BatchJob, BatchManifest, JobStatus
+from batch.models import AttemptRecord, BatchJob, BatchManifest, JobStatus, NewJob
 
 __all__ = [
     "INSERT_ATTEMPT",
@@ -26,9 +26,9 @@ __all__ = [
     "dumps",
     "from_iso",
     "job_from_row",
-    "job_params",
     "manifest_from_row",
     "manifest_params",
+    "new_job_params",
     "to_iso",
 ]
 
@@ -40,8 +40,8 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 INSERT_JOB = """
 INSERT INTO jobs (job_id, batch_id, row_index, source_line, row_data, row_key, status,
-    error_category, error_message, created_at, started_at, finished_at, extracted, reached_commit)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    error_message, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 INSERT_ATTEMPT = """
 INSERT INTO attempts (job_id, number, started_at, duration_s, ok, category, message, artifacts)
@@ -114,22 +114,18 @@ def manifest_from_row(row: sqlite3.Row, counts: Mapping[JobStatus, int]) -> Batc
     )
 
 
-def job_params(job: BatchJob) -> tuple[Any, ...]:
+def new_job_params(job: NewJob, created_at: str) -> tuple[Any, ...]:
+    """``INSERT_JOB``'s values; ``created_at`` is formatted once per batch, not per row."""
     return (
         job.job_id,
         job.batch_id,
         job.row_index,
         job.source_line,
-        dumps(job.row_data),
+        _ENCODER.encode(job.row_data),
         job.row_key,
         job.status.value,
-        job.error_category.value if job.error_category is not None else None,
         job.error_message,
-        to_iso(job.created_at),
-        to_iso(job.started_at) if job.started_at is not None else None,
-        to_iso(job.finished_at) if job.finished_at is not None else None,
-        dumps(job.extracted),
-        int(job.reached_commit),
+        created_at,
     )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from batch.csv_utils import CsvInfo, CsvRecord, inspect_csv, iter_records
 from batch.exceptions import ConfigurationError, FileProcessingError
-from batch.models import BatchJob, BatchManifest, JobStatus
+from batch.models import BatchManifest, JobStatus, NewJob
 from batch.security import check_csv_file
 from batch.store import ManifestStore
 from runtime.flow import Flow, check_columns
@@ -38,23 +38,20 @@ def row_key(row: dict[str, str], key_columns: Sequence[str]) -> str:
 
 
 def _jobs(
-    batch_id: str, info: CsvInfo, records: Iterator[CsvRecord], flow: Flow, now: datetime
-) -> Iterator[BatchJob]:
+    batch_id: str, info: CsvInfo, records: Iterator[CsvRecord], flow: Flow
+) -> Iterator[NewJob]:
     for record in records:
         data = record.data or {}
-        yield BatchJob(
-            job_id=f"{batch_id}-{record.row_index:06d}",
-            batch_id=batch_id,
-            row_index=record.row_index,
-            source_line=record.line,
-            row_data=data,
-            status=JobStatus.SKIPPED if record.problem else JobStatus.PENDING,
-            error_message=f"{info.path.name} line {record.line}: {record.problem}"
-            if record.problem
-            else "",
-            created_at=now,
-            row_key=row_key(data, flow.key),
-        )
+        key = row_key(data, flow.key)
+        job_id = f"{batch_id}-{record.row_index:06d}"
+        if record.problem:
+            problem = f"{info.path.name} line {record.line}: {record.problem}"
+            yield NewJob(
+                job_id, batch_id, record.row_index, record.line, data, key,
+                JobStatus.SKIPPED, problem,
+            )  # fmt: skip
+        else:
+            yield NewJob(job_id, batch_id, record.row_index, record.line, data, key)
 
 
 def _secret_columns(flow: Flow, settings: BatchSettings, headers: Sequence[str]) -> list[str]:
@@ -128,7 +125,7 @@ def create_batch(
     )
     store.create_batch(
         manifest,
-        _jobs(batch_id, info, iter_records(info, settings), flow, now),
+        _jobs(batch_id, info, iter_records(info, settings), flow),
         chunk_size=settings.chunk_size,
     )
     _apply_key_policies(manifest, flow, settings, store)

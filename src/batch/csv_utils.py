@@ -325,14 +325,13 @@ class _Rows:
         finally:
             csv.field_size_limit(previous)
         self.line = self._reader.line_num
-        for value in row:
-            if "\x00" in value:
-                raise FileProcessingError(
-                    "contains a NUL byte",
-                    path=self._path,
-                    line=self.start,
-                    hint="the file is probably binary or corrupt; re-export it as text CSV",
-                )
+        if "\x00" in "".join(row):
+            raise FileProcessingError(
+                "contains a NUL byte",
+                path=self._path,
+                line=self.start,
+                hint="the file is probably binary or corrupt; re-export it as text CSV",
+            )
         return row
 
     def _error(self, exc: csv.Error) -> FileProcessingError:
@@ -348,7 +347,7 @@ class _Rows:
 
 
 def _is_blank(row: list[str]) -> bool:
-    return not any(value.strip() for value in row)
+    return not "".join(row).strip()
 
 
 def _records(info: CsvInfo, settings: BatchSettings, bad_rows: BadRowPolicy) -> Iterator[CsvRecord]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +26,7 @@ __all__ = [
     "CsvDialect",
     "ErrorCategory",
     "JobStatus",
+    "NewJob",
     "ProgressEvent",
 ]
 
@@ -95,6 +96,21 @@ class AttemptRecord(BaseModel):
     message: str = ""
     artifacts: list[dict[str, str]] = Field(default_factory=list)
     """Each ``{"kind": ..., "path": ..., "name": ...}``, paths relative to the batch dir."""
+
+
+class NewJob(NamedTuple):
+    """A row as a batch is created: pending, or skipped with the reason. A plain tuple,
+    not a model: a million of them are made while a CSV is ingested, and every value
+    has already been checked by the CSV reader."""
+
+    job_id: str
+    batch_id: str
+    row_index: int
+    source_line: int
+    row_data: dict[str, str]
+    row_key: str
+    status: JobStatus = JobStatus.PENDING
+    error_message: str = ""
 
 
 class BatchJob(BaseModel):

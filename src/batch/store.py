@@ -34,6 +34,7 @@ from batch.models import (
     BatchManifest,
     BatchStatus,
     JobStatus,
+    NewJob,
 )
 from runtime.outcome import ErrorCategory
 from runtime.settings import BatchSettings
@@ -120,7 +121,7 @@ class ManifestStore:
     # --- batches -------------------------------------------------------------------
 
     def create_batch(
-        self, manifest: BatchManifest, jobs: Iterable[BatchJob], chunk_size: int = 1000
+        self, manifest: BatchManifest, jobs: Iterable[NewJob], chunk_size: int = 1000
     ) -> int:
         """Insert the batch and its jobs in one transaction, streaming ``jobs`` in chunks.
 
@@ -128,6 +129,7 @@ class ManifestStore:
         """
         inserted = 0
         iterator = iter(jobs)
+        created_at = codec.to_iso(manifest.created_at)
         with self._tx() as conn:
             try:
                 conn.execute(codec.INSERT_BATCH, codec.manifest_params(manifest))
@@ -142,10 +144,8 @@ class ManifestStore:
                             f"job {job.job_id!r} belongs to batch {job.batch_id!r}, "
                             f"not {manifest.batch_id!r}"
                         )
-                conn.executemany(codec.INSERT_JOB, [codec.job_params(job) for job in chunk])
                 conn.executemany(
-                    codec.INSERT_ATTEMPT,
-                    [codec.attempt_params(j.job_id, a) for j in chunk for a in j.attempts],
+                    codec.INSERT_JOB, [codec.new_job_params(job, created_at) for job in chunk]
                 )
                 inserted += len(chunk)
         return inserted

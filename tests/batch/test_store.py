@@ -23,11 +23,11 @@ from batch.exceptions import (
 from batch.models import (
     ALLOWED_TRANSITIONS,
     AttemptRecord,
-    BatchJob,
     BatchManifest,
     BatchStatus,
     CsvDialect,
     JobStatus,
+    NewJob,
 )
 from batch.store import ManifestStore, default_store_path
 from runtime.outcome import ErrorCategory
@@ -53,20 +53,15 @@ def manifest(batch_id: str = "b1", flow_name: str = "signup", **extra: object) -
     return BatchManifest.model_validate(values | extra)
 
 
-def job(batch_id: str, index: int, **extra: object) -> BatchJob:
-    values: dict[str, object] = {
-        "job_id": f"{batch_id}-{index:06d}",
-        "batch_id": batch_id,
-        "row_index": index,
-        "source_line": index + 2,
-        "row_data": {"name": f"Zoë {index}", "city": "Lyon"},
-        "row_key": f"key-{index}",
-        "created_at": NOW,
-    }
-    return BatchJob.model_validate(values | extra)
+def job(
+    batch_id: str, index: int, status: JobStatus = JobStatus.PENDING, error_message: str = ""
+) -> NewJob:
+    row = {"name": f"Zoë {index}", "city": "Lyon"}
+    job_id = f"{batch_id}-{index:06d}"
+    return NewJob(job_id, batch_id, index, index + 2, row, f"key-{index}", status, error_message)
 
 
-def jobs(batch_id: str, count: int) -> Iterator[BatchJob]:
+def jobs(batch_id: str, count: int) -> Iterator[NewJob]:
     return (job(batch_id, i) for i in range(count))
 
 
@@ -198,7 +193,7 @@ def test_bad_rows_can_be_inserted_as_skipped_jobs(store: ManifestStore) -> None:
 
 
 def test_create_batch_leaves_nothing_when_the_rows_fail_midway(store: ManifestStore) -> None:
-    def rows() -> Iterator[BatchJob]:
+    def rows() -> Iterator[NewJob]:
         yield from jobs("b1", 2500)
         raise FileProcessingError("3 fields, expected 2", path="clients.csv", line=2502)
 
@@ -215,7 +210,7 @@ def test_create_batch_leaves_nothing_when_the_rows_fail_midway(store: ManifestSt
 def test_streams_100k_jobs_in_and_out_in_row_order(store: ManifestStore) -> None:
     produced = 0
 
-    def rows() -> Iterator[BatchJob]:
+    def rows() -> Iterator[NewJob]:
         nonlocal produced
         for i in range(100_000):
             produced += 1
