@@ -82,6 +82,7 @@ class ContextPool:
         self.contexts_opened = 0
         """Contexts created so far (for tests and the benchmark)."""
         self.pages_opened = 0
+        """Pages created so far (``recycled`` keeps one per context when it can)."""
 
     @contextlib.asynccontextmanager
     async def session(self, *, fresh: bool = False) -> AsyncIterator[JobSession]:
