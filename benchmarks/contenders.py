@@ -97,7 +97,7 @@ async def minimal(csv_path: Path, url: str, concurrency: int) -> dict[str, Any]:
 async def batchwright(
     csv_path: Path, url: str, concurrency: str, isolation: str, workdir: Path
 ) -> dict[str, Any]:
-    """(c) batchwright: store, flow engine, retries, reports; as ``execute_batch_jobs``."""
+    """(c) batchwright: store, flow engine, retries, reports; as ``start_batch``."""
     from benchmarks.engine_run import run_batch  # noqa: PLC0415  # keeps (a)/(b) free of batch imports
 
     return await run_batch(

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import psutil
 
+from runtime.browser import tree_rss_bytes
+
 __all__ = ["Result", "median", "percentile", "run_measured"]
 
 _MB = 1024 * 1024
@@ -49,20 +51,6 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
-def _tree_rss(proc: psutil.Process) -> int:
-    total = 0
-    try:
-        members = [proc, *proc.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    for member in members:
-        try:
-            total += member.memory_info().rss
-        except psutil.Error:
-            continue
-    return total
-
-
 def run_measured(
     argv: Sequence[str], rows: int, *, env: dict[str, str] | None = None, cwd: Path = REPO
 ) -> Result:
@@ -90,7 +78,7 @@ def run_measured(
         nonlocal peak
         watched = psutil.Process(proc.pid)
         while not done.wait(0.05):
-            peak = max(peak, _tree_rss(watched))
+            peak = max(peak, tree_rss_bytes(watched))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()

@@ -13,6 +13,7 @@ import psutil
 
 from batch.engine import BatchEngine
 from batch.models import ProgressEvent
+from runtime.browser import tree_rss_bytes
 from runtime.run_context import RunContext
 from runtime.settings import load_settings
 
@@ -23,13 +24,8 @@ _MB = 1024 * 1024
 
 
 def _rss(proc: psutil.Process) -> tuple[float, float]:
-    tree = 0
-    for member in (proc, *proc.children(recursive=True)):
-        try:
-            tree += member.memory_info().rss
-        except psutil.Error:
-            continue
-    return tree / _MB, proc.memory_info().rss / _MB
+    """(whole tree, this process alone) in MB."""
+    return tree_rss_bytes(proc) / _MB, proc.memory_info().rss / _MB
 
 
 def main() -> None:

@@ -22,6 +22,8 @@ from types import TracebackType
 
 import psutil
 
+from runtime.browser import tree_rss_bytes
+
 __all__ = [
     "AdaptiveLimiter",
     "Sample",
@@ -92,14 +94,10 @@ def auto_bounds(cpu_count: int | None = None) -> tuple[int, int, int]:
 
 def sample_machine(process: psutil.Process, loop_lag_s: float) -> Sample:
     """CPU, free memory and the RSS of ``process`` and its children, now."""
-    rss = 0
-    for proc in (process, *process.children(recursive=True)):
-        with contextlib.suppress(psutil.Error):  # a renderer may exit meanwhile
-            rss += proc.memory_info().rss
     return Sample(
         cpu_percent=psutil.cpu_percent(interval=None),
         available_mb=psutil.virtual_memory().available / _MB,
-        tree_rss_mb=rss / _MB,
+        tree_rss_mb=tree_rss_bytes(process) / _MB,
         loop_lag_s=loop_lag_s,
     )
 

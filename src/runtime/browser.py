@@ -36,6 +36,7 @@ __all__ = [
     "default_playwright_dirs",
     "find_chromium",
     "launch_args",
+    "tree_rss_bytes",
 ]
 
 logger = logging.getLogger("batchwright.browser")
@@ -163,14 +164,32 @@ class _Generation:
     retired: bool = False
 
 
-def chromium_tree_rss_bytes(root: psutil.Process | None = None) -> int:
-    """Resident memory of the Chromium processes this process started (via Playwright)."""
+def tree_rss_bytes(
+    root: psutil.Process | None = None, *, keep: Callable[[psutil.Process], bool] | None = None
+) -> int:
+    """Resident memory of ``root`` (this process by default) and all its descendants, or
+    of those ``keep`` accepts. Processes that exit meanwhile count as nothing."""
+    root = root or psutil.Process()
+    try:
+        members = [root, *root.children(recursive=True)]
+    except psutil.Error:  # the root itself is gone
+        return 0
     total = 0
-    for process in (root or psutil.Process()).children(recursive=True):
+    for process in members:
         with contextlib.suppress(psutil.Error):  # renderers come and go
-            if "chrom" in process.name() or "headless" in process.name():
+            if keep is None or keep(process):
                 total += process.memory_info().rss
     return total
+
+
+def _is_chromium(process: psutil.Process) -> bool:
+    name = process.name()
+    return "chrom" in name or "headless" in name
+
+
+def chromium_tree_rss_bytes(root: psutil.Process | None = None) -> int:
+    """Resident memory of the Chromium processes this process started (via Playwright)."""
+    return tree_rss_bytes(root, keep=_is_chromium)
 
 
 @dataclass(eq=False)
