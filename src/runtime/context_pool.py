@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -182,21 +182,35 @@ async def _wipe(session: JobSession) -> None:
     shown = {_origin(frame.url): frame for frame in page.frames}
     keep_page = session.origins <= shown.keys()
     if keep_page:
-        await page.main_frame.evaluate(_FORGET_ROW)  # window.name outlives navigations
-        for origin in session.origins - {_origin(page.main_frame.url)}:
-            await shown[origin].evaluate(_FORGET_ROW)
+        main_origin = _origin(page.main_frame.url)
+        frames = [page.main_frame]  # window.name outlives navigations
+        frames += [shown[origin] for origin in session.origins - {main_origin}]
+        await _together(*(frame.evaluate(_FORGET_ROW) for frame in frames))
     await page.goto("about:blank", timeout=_WIPE_NAVIGATION_MS)
     cdp = session._cdp or await context.new_cdp_session(page)
-    for origin in session.origins:
-        await cdp.send("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
+    wipes: list[Awaitable[object]] = [
+        cdp.send("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
+        for origin in session.origins
+    ]
     session.origins.clear()
     if keep_page:
-        await cdp.send("Page.resetNavigationHistory")
+        wipes.append(cdp.send("Page.resetNavigationHistory"))
         session._cdp = cdp
-    else:
-        await page.close()
-    await context.clear_cookies()
-    await context.clear_permissions()
+    await _together(*wipes, context.clear_cookies(), context.clear_permissions())
+    if not keep_page:
+        await page.close()  # only now: closing it ends the CDP session the wipes use
+
+
+async def _together(*calls: Awaitable[object]) -> None:
+    """Send independent calls to the browser at once: one round trip instead of many.
+
+    Every call is awaited to the end (none is left running against a context about to be
+    reused); the first failure is then raised.
+    """
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 _FORGET_ROW = "() => { window.name = ''; try { sessionStorage.clear(); } catch (e) {} }"
