@@ -157,7 +157,7 @@ def test_every_format_is_written_under_the_batch_dir(
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporaries
 
 
-def test_factory_is_called_once_per_pass(tmp_path: Path) -> None:
+def test_jobs_are_read_twice_whatever_the_formats(tmp_path: Path) -> None:
     calls = []
 
     def factory() -> Iterator[BatchJob]:
@@ -167,7 +167,23 @@ def test_factory_is_called_once_per_pass(tmp_path: Path) -> None:
     write_reports(MANIFEST, factory, tmp_path, ["json", "markdown"])
     assert len(calls) == 1  # the summary pass only
     write_reports(MANIFEST, factory, tmp_path)
-    assert len(calls) == 1 + 4  # summary + html + junit + csv
+    assert len(calls) == 1 + 2  # the summary, then one pass feeding html, junit and csv
+
+
+def test_a_failure_while_rows_stream_leaves_no_half_written_report(tmp_path: Path) -> None:
+    passes = []
+
+    def factory() -> Iterator[BatchJob]:
+        passes.append(1)
+        jobs = small_batch()
+        if len(passes) == 2:  # the rows pass breaks after one row
+            yield next(iter(jobs))
+            raise OSError("disk went away")
+        yield from jobs
+
+    with pytest.raises(OSError, match="disk went away"):
+        write_reports(MANIFEST, factory, tmp_path)
+    assert list(tmp_path.iterdir()) == []  # neither reports nor temporary files
 
 
 def test_secret_values_appear_in_no_output_file(reports: dict[str, Path]) -> None:

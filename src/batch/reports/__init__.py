@@ -1,23 +1,26 @@
 """The batch's reports, written under ``artifacts/<batch_id>/`` (docs/reports.md).
 
-``write_reports`` reads the jobs once to summarise them, then once more for each
-format that lists rows (html, junit, csv), so it takes a zero-argument factory
-returning a fresh iterable of jobs (e.g. ``lambda: store.iter_jobs(batch_id)``).
+``write_reports`` reads the jobs once to summarise them (the summary heads the html
+and junit files, and the extracted keys are results.csv's columns), then once more
+to stream every row into the html, junit and csv files together. So it takes a
+zero-argument factory returning a fresh iterable of jobs (e.g.
+``lambda: store.iter_jobs(batch_id)``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 
 from batch.exceptions import ConfigurationError
 from batch.models import BatchJob, BatchManifest
-from batch.reports.html import write_html
+from batch.reports.html import html_report
 from batch.reports.json_report import write_summary_json
-from batch.reports.junit import write_junit
+from batch.reports.junit import junit_report
 from batch.reports.markdown import write_github_step_summary, write_summary_markdown
-from batch.reports.results_csv import write_results_csv
-from batch.reports.rows import RowViewer
+from batch.reports.results_csv import results_csv_report
+from batch.reports.rows import RowSink, RowViewer
 from batch.summary import BatchSummary, SummaryBuilder
 
 __all__ = [
@@ -80,15 +83,26 @@ def write_reports(
     viewer = RowViewer(manifest, key_columns=key_columns, secrets=secrets)
     summary, extracted_keys = summarised or summarise(manifest, jobs_factory(), secrets=secrets)
     paths = {fmt: batch_dir / REPORT_FILES[fmt] for fmt in ALL_FORMATS if fmt in formats}
-    for fmt, path in paths.items():
-        if fmt == "html":
-            write_html(summary, viewer, jobs_factory(), path)
-        elif fmt == "junit":
-            write_junit(summary, viewer, jobs_factory(), path, attachment_root=batch_dir)
-        elif fmt == "csv":
-            write_results_csv(viewer, jobs_factory(), path, extracted_keys=extracted_keys, bom=bom)
-        elif fmt == "json":
-            write_summary_json(summary, path)
-        else:
-            write_summary_markdown(summary, path, report_link=REPORT_FILES["html"])
+    row_reports: dict[str, Callable[[Path], AbstractContextManager[RowSink]]] = {
+        "html": lambda path: html_report(summary, viewer, path),
+        "junit": lambda path: junit_report(summary, path, attachment_root=batch_dir),
+        "csv": lambda path: results_csv_report(
+            viewer, path, extracted_keys=extracted_keys, bom=bom
+        ),
+    }
+    with ExitStack() as stack:
+        sinks = [
+            stack.enter_context(row_reports[fmt](path))
+            for fmt, path in paths.items()
+            if fmt in row_reports
+        ]
+        if sinks:
+            for job in jobs_factory():
+                row = viewer.view(job)
+                for add in sinks:
+                    add(row)
+    if "json" in paths:
+        write_summary_json(summary, paths["json"])
+    if "markdown" in paths:
+        write_summary_markdown(summary, paths["markdown"], report_link=REPORT_FILES["html"])
     return paths

@@ -12,19 +12,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import secrets
 import shlex
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from batch.models import BatchJob, JobStatus
+from batch.models import JobStatus
 from batch.reports.files import atomic_text
-from batch.reports.rows import RowView, RowViewer
+from batch.reports.rows import RowSink, RowView, RowViewer
 from batch.summary import BatchSummary
 
-__all__ = ["PAGE_SIZE", "STATUS_COLOURS", "embed_json", "write_html"]
+__all__ = ["PAGE_SIZE", "STATUS_COLOURS", "embed_json", "html_report"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 PAGE_SIZE = 100
@@ -86,15 +88,6 @@ def _row_json(row: RowView) -> dict[str, Any]:
     }
 
 
-def _rows_json(viewer: RowViewer, jobs: Iterable[BatchJob], page_size: int) -> Iterator[str]:
-    """The rows document in chunks, so a large batch streams into the file."""
-    meta = {"headers": list(viewer.headers), "keys": list(viewer.key_columns)}
-    yield embed_json(meta | {"pageSize": page_size})[:-1] + ',"rows":['
-    for index, job in enumerate(jobs):
-        yield ("," if index else "") + embed_json(_row_json(viewer.view(job)))
-    yield "]}"
-
-
 def _status_bars(summary: BatchSummary) -> list[dict[str, Any]]:
     present = [(s, summary.count(s)) for s in STATUS_COLOURS if summary.count(s)]
     top = max((n for _, n in present), default=1)
@@ -127,15 +120,15 @@ def _histogram_bars(summary: BatchSummary) -> list[dict[str, Any]]:
     ]
 
 
-def write_html(
-    summary: BatchSummary,
-    viewer: RowViewer,
-    jobs: Iterable[BatchJob],
-    path: Path,
-    *,
-    page_size: int = PAGE_SIZE,
-) -> Path:
-    """Render the report; rows are read once, streamed into the file."""
+@contextmanager
+def html_report(
+    summary: BatchSummary, viewer: RowViewer, path: Path, *, page_size: int = PAGE_SIZE
+) -> Iterator[RowSink]:
+    """Write the report; rows stream into it one at a time through the yielded sink.
+
+    The page around the rows is rendered once with a marker where the rows go, so a
+    large batch is never held in memory.
+    """
     script = (TEMPLATES / "report.js").read_text(encoding="utf-8")
     style = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     csp = (
@@ -143,8 +136,8 @@ def write_html(
         f"style-src {_csp_hash(style)}; script-src {_csp_hash(script)}; "
         "base-uri 'none'; form-action 'none'"
     )
-    template = _environment.get_template("report.html.j2")
-    stream = template.generate(
+    marker = f"\x00rows-{secrets.token_hex(8)}\x00"  # no rendered value can contain it
+    page = _environment.get_template("report.html.j2").render(
         summary=summary,
         counts=[(s.value, summary.count(s), STATUS_COLOURS[s]) for s in STATUS_COLOURS],
         status_bars=_status_bars(summary),
@@ -153,12 +146,21 @@ def write_html(
         hist_width=_HIST_WIDTH,
         hist_height=_HIST_HEIGHT,
         key_columns=viewer.key_columns,
-        rows_json=_rows_json(viewer, jobs, page_size),
+        rows_marker=marker,
         script=script,
         style=style,
         csp=csp,
     )
+    head, _, tail = page.partition(marker)
+    meta = {"headers": list(viewer.headers), "keys": list(viewer.key_columns)}
     with atomic_text(path) as out:
-        for piece in stream:
-            out.write(piece)
-    return path
+        out.write(head + embed_json(meta | {"pageSize": page_size})[:-1] + ',"rows":[')
+        separator = ""
+
+        def add(row: RowView) -> None:
+            nonlocal separator
+            out.write(separator + embed_json(_row_json(row)))
+            separator = ","
+
+        yield add
+        out.write("]}" + tail)

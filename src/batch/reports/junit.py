@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC
 from pathlib import Path
 from typing import TextIO
 from xml.sax.saxutils import quoteattr
 
-from batch.models import BatchJob, JobStatus
+from batch.models import JobStatus
 from batch.reports.files import atomic_text
-from batch.reports.rows import AttemptView, RowView, RowViewer
+from batch.reports.rows import AttemptView, RowSink, RowView
 from batch.summary import BatchSummary
 
-__all__ = ["clean_xml_text", "junit_counts", "write_junit"]
+__all__ = ["clean_xml_text", "junit_counts", "junit_report"]
 
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _MESSAGE_LENGTH = 500
@@ -109,16 +110,11 @@ def _open_tag(out: TextIO, indent: str, tag: str, attributes: dict[str, str]) ->
     out.write(f"{indent}<{tag} {attrs}>\n")
 
 
-def write_junit(
-    summary: BatchSummary,
-    viewer: RowViewer,
-    jobs: Iterable[BatchJob],
-    path: Path,
-    *,
-    attachment_root: Path,
-) -> Path:
-    """Write the JUnit XML. Attachment lines name ``attachment_root / <artifact path>``
-    (Jenkins' junit-attachments and GitLab read ``[[ATTACHMENT|path]]`` lines)."""
+@contextmanager
+def junit_report(summary: BatchSummary, path: Path, *, attachment_root: Path) -> Iterator[RowSink]:
+    """Write the JUnit XML; each row sent to the yielded sink becomes a testcase.
+    Attachment lines name ``attachment_root / <artifact path>`` (Jenkins'
+    junit-attachments and GitLab read ``[[ATTACHMENT|path]]`` lines)."""
     name = summary.flow_name or summary.batch_id
     totals = {k: str(v) for k, v in junit_counts(summary).items()}
     seconds = f"{summary.wall_time_s:.3f}"
@@ -141,9 +137,11 @@ def write_junit(
             ET.SubElement(properties, "property", {"name": key, "value": clean_xml_text(value)})
         ET.indent(properties, space="  ", level=2)
         out.write("    " + ET.tostring(properties, encoding="unicode") + "\n")
-        for job in jobs:
-            case = _testcase(viewer.view(job), name, attachment_root)
+
+        def add(row: RowView) -> None:
+            case = _testcase(row, name, attachment_root)
             ET.indent(case, space="  ", level=2)
             out.write("    " + ET.tostring(case, encoding="unicode") + "\n")
+
+        yield add
         out.write("  </testsuite>\n</testsuites>\n")
-    return path

@@ -7,14 +7,14 @@ so a spreadsheet shows it as text instead of evaluating a formula (CSV injection
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from batch.models import BatchJob
 from batch.reports.files import atomic_text
-from batch.reports.rows import RowViewer
+from batch.reports.rows import RowSink, RowView, RowViewer
 
-__all__ = ["OUTCOME_COLUMNS", "neutralise", "write_results_csv"]
+__all__ = ["OUTCOME_COLUMNS", "neutralise", "results_csv_report"]
 
 OUTCOME_COLUMNS = ("status", "attempts", "error_category", "error_message", "duration_s")
 ARTIFACTS_COLUMN = "artifacts"
@@ -26,22 +26,19 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
 
 
-def write_results_csv(
-    viewer: RowViewer,
-    jobs: Iterable[BatchJob],
-    path: Path,
-    *,
-    extracted_keys: Sequence[str] = (),
-    bom: bool = False,
-) -> Path:
+@contextmanager
+def results_csv_report(
+    viewer: RowViewer, path: Path, *, extracted_keys: Sequence[str] = (), bom: bool = False
+) -> Iterator[RowSink]:
     """Input columns, outcome columns, one column per extracted key, then artifact paths
-    (``;``-joined). ``bom`` writes UTF-8 with a BOM, which Excel needs to detect UTF-8."""
+    (``;``-joined); one line per row sent to the yielded sink. ``bom`` writes UTF-8 with
+    a BOM, which Excel needs to detect UTF-8."""
     header = [*viewer.headers, *OUTCOME_COLUMNS, *extracted_keys, ARTIFACTS_COLUMN]
     with atomic_text(path, encoding="utf-8-sig" if bom else "utf-8", newline="") as out:
         writer = csv.writer(out)
         writer.writerow([neutralise(h) for h in header])
-        for job in jobs:
-            row = viewer.view(job)
+
+        def add(row: RowView) -> None:
             cells = [
                 *(row.values[h] for h in viewer.headers),
                 row.status.value,
@@ -53,4 +50,5 @@ def write_results_csv(
                 ";".join(a.path for a in row.artifacts),
             ]
             writer.writerow([neutralise(c) for c in cells])
-    return path
+
+        yield add

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import quote
@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_KEY_COLUMNS",
     "ArtifactView",
     "AttemptView",
+    "RowSink",
     "RowView",
     "RowViewer",
     "safe_relative_path",
@@ -90,6 +91,10 @@ class RowView:
         """``row 3: ada@example.com``: the number and the first non-empty key value."""
         first = next((k for k in self.keys if k), "")
         return f"row {self.number}: {first}" if first else f"row {self.number}"
+
+
+RowSink = Callable[[RowView], None]
+"""Where a report writer takes its rows, one at a time (all formats share one pass)."""
 
 
 class RowViewer:
