@@ -21,29 +21,41 @@ def _child(task: str, csv: Path, workdir: Path, rows: int) -> dict[str, float | 
     return {**result.extra, "wall_s": result.wall_s}  # type: ignore[dict-item]
 
 
+_INGEST_TASKS = {
+    "raw": "raw csv.reader",
+    "sqlite": "SQLite floor: reader into executemany, bare table",
+    "ingest": "batchwright create_batch_jobs",
+}
+
+
 def run_ingest(rows: int, reps: int) -> list[str]:
-    """rows/s and peak RSS of ``create_batch_jobs`` vs ``csv.reader``, interleaved."""
+    """rows/s and peak RSS of ``create_batch_jobs`` vs ``csv.reader`` (and vs the least
+    any SQLite store costs), interleaved."""
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         csv = write_rows(Path(tmp) / "big.csv", rows, notes_len=62)
         size_mb = csv.stat().st_size / 1024 / 1024
-        speed: dict[str, list[float]] = {"raw": [], "ingest": []}
-        rss: dict[str, list[float]] = {"raw": [], "ingest": []}
+        speed: dict[str, list[float]] = {task: [] for task in _INGEST_TASKS}
+        rss: dict[str, list[float]] = {task: [] for task in _INGEST_TASKS}
         for rep in range(reps):
-            for task in ("raw", "ingest"):
-                out = _child(task, csv, Path(tmp) / f"w{rep}", rows)
+            for task in _INGEST_TASKS:
+                out = _child(task, csv, Path(tmp) / f"w{rep}-{task}", rows)
                 speed[task].append(rows / float(out["seconds"]))  # type: ignore[arg-type]
                 rss[task].append(float(out["max_rss_mb"]))  # type: ignore[arg-type]
                 print(f"  rep {rep + 1} {task}: {speed[task][-1]:,.0f} rows/s", flush=True)
-    raw_speed, store_speed = median(speed["raw"]), median(speed["ingest"])
-    return [
+    raw_speed = median(speed["raw"])
+    lines = [
         f"Ingestion: {rows:,} rows, {size_mb:.0f} MB, median of {reps}",
         "",
         "| reader | rows/s | ratio to raw | peak RSS MB |",
         "| --- | ---: | ---: | ---: |",
-        f"| raw csv.reader | {raw_speed:,.0f} | 1.00x | {median(rss['raw']):.0f} |",
-        f"| batchwright create_batch_jobs | {store_speed:,.0f} | {store_speed / raw_speed:.2f}x"
-        f" | {median(rss['ingest']):.0f} |",
     ]
+    for task, label in _INGEST_TASKS.items():
+        task_speed = median(speed[task])
+        lines.append(
+            f"| {label} | {task_speed:,.0f} | {task_speed / raw_speed:.2f}x"
+            f" | {median(rss[task]):.0f} |"
+        )
+    return lines
 
 
 def run_report(sizes: list[int], reps: int) -> list[str]:

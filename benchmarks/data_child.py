@@ -1,6 +1,6 @@
 """Child processes of the ingestion and report benchmarks (measured from outside):
 
-    python -m benchmarks.data_child ingest|raw|report --csv F --workdir W
+    python -m benchmarks.data_child ingest|raw|sqlite|report --csv F --workdir W
 
 Each prints one JSON line: the rows handled, seconds, and its own peak RSS.
 """
@@ -40,6 +40,26 @@ def raw(csv_path: Path) -> dict[str, Any]:
     with csv_path.open(newline="", encoding="utf-8") as handle:
         rows = sum(1 for _ in csv.reader(handle)) - 1
     return {"rows": rows, "seconds": time.perf_counter() - started}
+
+
+def sqlite_floor(csv_path: Path, workdir: Path) -> dict[str, Any]:
+    """What any SQLite store costs at least: ``csv.reader`` straight into ``executemany``
+    on a bare table (no index, no key, no check, one transaction, WAL)."""
+    with csv_path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        width = len(next(reader))
+        conn = sqlite3.connect(workdir / "floor.db", isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"CREATE TABLE rows ({', '.join(f'c{i}' for i in range(width))})")
+        started = time.perf_counter()
+        conn.execute("BEGIN")
+        insert = f"INSERT INTO rows VALUES ({', '.join('?' * width)})"  # noqa: S608  # only placeholders
+        cursor = conn.executemany(insert, reader)
+        conn.execute("COMMIT")
+        seconds = time.perf_counter() - started
+    rows = cursor.rowcount
+    conn.close()
+    return {"rows": rows, "seconds": seconds}
 
 
 def ingest(csv_path: Path, workdir: Path) -> dict[str, Any]:
@@ -90,12 +110,14 @@ def report(csv_path: Path, workdir: Path) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("task", choices=["ingest", "raw", "report"])
+    parser.add_argument("task", choices=["ingest", "raw", "sqlite", "report"])
     parser.add_argument("--csv", type=Path, required=True)
     parser.add_argument("--workdir", type=Path, required=True)
     args = parser.parse_args()
     if args.task == "raw":
         result = raw(args.csv)
+    elif args.task == "sqlite":
+        result = sqlite_floor(args.csv, args.workdir)
     elif args.task == "ingest":
         result = ingest(args.csv, args.workdir)
     else:
