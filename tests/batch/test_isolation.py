@@ -242,7 +242,7 @@ async def test_a_reused_page_does_not_feed_past_rows_artifacts(
 
 # Each row reads the page's JavaScript heap, then leaves about 40 MB of garbage behind
 # (reachable from its document until the row's last navigation).
-LITTER_FLOW = '''
+LITTER_FLOW = """
 async def run(page, row, ctx):
     await page.goto(ctx.base_url + "/")
     cdp = await page.context.new_cdp_session(page)
@@ -251,7 +251,7 @@ async def run(page, row, ctx):
     await page.evaluate("() => { window.junk = Array.from({length: 2e6}, (_, i) => ({i})); }")
     await page.goto(ctx.base_url + "/")
     return {"heap_mb": heap["usedSize"] / 2**20}
-'''
+"""
 
 
 @pytest.mark.parametrize("isolation", ["recycled", "page"])
