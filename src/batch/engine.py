@@ -15,23 +15,23 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from batch.concurrency import AdaptiveLimiter, auto_bounds
-from batch.creation import create_batch
-from batch.csv_utils import parse_csv
 from batch.exceptions import ConfigurationError
-from batch.execution import BatchExecution, ExecutionOptions
+from batch.ingest.creation import create_batch
+from batch.ingest.csv_reader import parse_csv
 from batch.models import BatchJob, BatchManifest, JobStatus
-from batch.progress_tracker import ProgressCallback
 from batch.reports import summarise, write_reports
-from batch.retry import RetryPolicy, Sleep
+from batch.reports.summary import BatchSummary, build_summary
+from batch.run.concurrency import AdaptiveLimiter, auto_bounds
+from batch.run.execution import BatchExecution, ExecutionOptions
+from batch.run.progress import ProgressCallback
+from batch.run.retry import RetryPolicy, Sleep
+from batch.run.throttle import RateLimiter
 from batch.store import ManifestStore
-from batch.summary import BatchSummary, build_summary
-from batch.throttle import RateLimiter
 from runtime.browser import BrowserManager
-from runtime.executor import CommitHook, LocalJobRunner
-from runtime.flow import Flow, load_flow
+from runtime.flows.model import Flow, load_flow
 from runtime.outcome import ErrorCategory
 from runtime.run_context import RunContext
+from runtime.runners.local import CommitHook, LocalJobRunner
 from runtime.settings import BatchSettings
 
 __all__ = ["BatchEngine"]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from paths import REPO
 
 from batch.engine import BatchEngine
 from batch.models import BatchStatus, JobStatus, ProgressEvent
@@ -17,7 +18,6 @@ from runtime.run_context import RunContext
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).parent.parent.parent
 FORM_FLOW = REPO / "examples" / "add_customer.yaml"
 
 

@@ -10,18 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from paths import REPO
 
 from batch.engine import BatchEngine
 from batch.exceptions import FileProcessingError
-from batch.execution import BatchExecution, ExecutionOptions
 from batch.models import BatchStatus, JobStatus
-from batch.retry import RetryPolicy
+from batch.run.execution import BatchExecution, ExecutionOptions
+from batch.run.retry import RetryPolicy
 from runtime.outcome import ErrorCategory
 from runtime.run_context import RunContext
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).parent.parent.parent
 FORM_FLOW = (REPO / "examples" / "add_customer.yaml").read_text(encoding="utf-8")
 WITHOUT_VERIFY = FORM_FLOW.split("\n# After a crash")[0] + "\n"
 assert "idempotent: false" in FORM_FLOW

@@ -29,8 +29,8 @@ import _fault_runner as runner
 import pytest
 
 from batch.exceptions import SecurityError
+from batch.ingest.security import check_csv_file
 from batch.models import JobStatus
-from batch.security import check_csv_file
 from batch.store import ManifestStore, default_store_path
 from runtime.browser import BrowserManager
 from runtime.outcome import ErrorCategory

@@ -21,7 +21,7 @@ from batch.reports.junit import junit_report
 from batch.reports.markdown import write_github_step_summary, write_summary_markdown
 from batch.reports.results_csv import results_csv_report
 from batch.reports.rows import RowSink, RowViewer
-from batch.summary import BatchSummary, SummaryBuilder
+from batch.reports.summary import BatchSummary, SummaryBuilder
 
 __all__ = [
     "ALL_FORMATS",

@@ -24,7 +24,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from batch.models import JobStatus
 from batch.reports.files import atomic_text
 from batch.reports.rows import RowSink, RowView, RowViewer
-from batch.summary import BatchSummary
+from batch.reports.summary import BatchSummary
 
 __all__ = ["PAGE_SIZE", "STATUS_COLOURS", "embed_json", "html_report"]
 

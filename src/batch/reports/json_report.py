@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from batch.reports.files import atomic_text
-from batch.summary import BatchSummary
+from batch.reports.summary import BatchSummary
 
 __all__ = ["summary_json", "write_summary_json"]
 

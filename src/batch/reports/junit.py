@@ -19,7 +19,7 @@ from xml.sax.saxutils import quoteattr
 from batch.models import JobStatus
 from batch.reports.files import atomic_text
 from batch.reports.rows import AttemptView, RowSink, RowView
-from batch.summary import BatchSummary
+from batch.reports.summary import BatchSummary
 
 __all__ = ["clean_xml_text", "junit_counts", "junit_report"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from batch.models import JobStatus
 from batch.reports.files import atomic_text
-from batch.summary import BatchSummary
+from batch.reports.summary import BatchSummary
 
 __all__ = ["summary_markdown", "write_github_step_summary", "write_summary_markdown"]
 

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from batch.exceptions import ConfigurationError
 from batch.models import BatchJob, BatchManifest, JobStatus
-from batch.summary import MASK, final_error, mask_secrets
+from batch.reports.summary import MASK, final_error, mask_secrets
 
 __all__ = [
     "DEFAULT_KEY_COLUMNS",

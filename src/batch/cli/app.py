@@ -1,0 +1,373 @@
+"""The ``batchwright`` command.
+
+Exit codes: 0 every row completed; 1 some row failed or needs review;
+2 usage, configuration or security error (one line on stderr, a traceback with
+``--debug``); 130 interrupted (Ctrl-C), the batch staying resumable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from batch.cli import output as cli_output
+from batch.cli.displays import make_progress
+from batch.engine import BatchEngine
+from batch.exceptions import BatchEngineError
+from batch.ingest.preview import preview_csv
+from batch.models import BatchStatus, JobStatus
+from batch.reports import write_github_step_summary
+from batch.reports.summary import BatchSummary
+from runtime.flows.model import load_flow
+from runtime.outcome import ErrorCategory
+from runtime.run_context import RunContext
+
+__all__ = ["app", "main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+app = typer.Typer(
+    name="batchwright",
+    help="Run a browser flow once per CSV row, in isolated headless Chromium contexts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class State:
+    debug = False
+    config: dict[str, Any] = {}  # noqa: RUF012 - one CLI invocation, one state
+
+
+def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Our errors become one line on stderr and exit code 2 (a traceback with --debug)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except BatchEngineError as exc:
+            if State.debug:
+                raise
+            message = " ".join(str(exc).split())  # one line, whatever the error's layout
+            err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_USAGE) from None
+
+    return wrapper
+
+
+def engine(**config: Any) -> BatchEngine:
+    return BatchEngine(RunContext.create({**State.config, **config}))
+
+
+@app.callback()
+def global_options(
+    artifacts: Annotated[
+        Path | None, typer.Option("--artifacts", help="Output root (store, reports, artifacts).")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show info logs.")] = False,
+) -> None:
+    State.debug = debug
+    State.config = {"artifacts_dir": artifacts}
+    # the command prints its own progress; logs add warnings (retries giving up, the
+    # circuit breaker, a relaunched browser) unless asked for more
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, handlers=[handler])
+
+
+ProgressOpt = Annotated[
+    str,
+    typer.Option(
+        "--progress", help="auto (a bar on a terminal), rich, lines, json or quiet.", metavar="MODE"
+    ),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only the final line.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON progress event per line.")]
+ConcurrencyOpt = Annotated[
+    str | None,
+    typer.Option(help="Jobs at once: a number, or auto (adapts to CPU and memory)."),
+]
+RetriesOpt = Annotated[int | None, typer.Option("--retries", help="Retries per job.", min=0)]
+HeadedOpt = Annotated[bool, typer.Option("--headed", help="Show the browser window.")]
+BaseUrlOpt = Annotated[str | None, typer.Option(help="Overrides the flow's base_url.")]
+RateOpt = Annotated[
+    str | None, typer.Option(help="At most this many job starts, e.g. 2/s or 90/min.")
+]
+DelayOpt = Annotated[
+    float | None, typer.Option("--delay", help="Seconds each worker pauses between jobs.", min=0)
+]
+IsolationOpt = Annotated[
+    str | None,
+    typer.Option(help="context (fresh per row), recycled (pooled, wiped) or page (read-only)."),
+]
+TraceOpt = Annotated[
+    str | None, typer.Option(help="Tracing: off, on-failure, retries (default), always.")
+]
+
+
+def _exec_config(
+    concurrency: str | None,
+    retries: int | None,
+    headed: bool,
+    base_url: str | None,
+    trace: str | None,
+    rate: str | None = None,
+    delay: float | None = None,
+    isolation: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "isolation": isolation,
+        "concurrency": concurrency,
+        "max_retries": retries,
+        "headless": False if headed else None,
+        "base_url": base_url,
+        "trace": trace,
+        "rate": rate,
+        "delay_s": delay,
+    }
+
+
+def _run_with_signals(
+    batch_engine: BatchEngine,
+    work: Callable[[Callable[[Any], None]], Coroutine[Any, Any, BatchSummary]],
+    progress_mode: str,
+) -> BatchSummary:
+    """Run ``work`` with first Ctrl-C = stop scheduling, second = cancel running jobs."""
+    presses = 0
+
+    def on_sigint() -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            err.print("stopping: running jobs finish (Ctrl-C again to cancel them)")
+            batch_engine.stop()
+        else:
+            err.print("cancelling running jobs")
+            batch_engine.abort()
+
+    async def main() -> BatchSummary:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+        loop.add_signal_handler(signal.SIGTERM, on_sigint)
+        with make_progress(progress_mode, sys.stdout) as progress:  # type: ignore[arg-type]
+            return await work(progress)
+
+    return asyncio.run(main())
+
+
+def _finish(batch_engine: BatchEngine, summary: BatchSummary, progress_mode: str) -> None:
+    batch_dir = batch_engine.batch_dir(summary.batch_id)
+    report = batch_dir / "report.html"
+    markdown = batch_dir / "summary.md"
+    if markdown.is_file():  # on GitHub Actions, the job page shows the summary
+        write_github_step_summary(markdown.read_text(encoding="utf-8"))
+    cli_output.print_final(out, summary, report, json_mode=progress_mode == "json")
+    if summary.status == BatchStatus.INTERRUPTED:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(EXIT_FAILED if summary.has_failures else EXIT_OK)
+
+
+def _progress_mode(progress: str, quiet: bool, json_: bool) -> str:
+    return "json" if json_ else "quiet" if quiet else progress
+
+
+@app.command()
+@handle_errors
+def run(
+    csv: Annotated[Path, typer.Argument(help="The CSV: one row, one job.")],
+    flow: Annotated[str, typer.Option(help="YAML/JSON flow file, .py file or module:function.")],
+    base_url: BaseUrlOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    retries: RetriesOpt = None,
+    headed: HeadedOpt = False,
+    trace: TraceOpt = None,
+    isolation: IsolationOpt = None,
+    rate: RateOpt = None,
+    delay: DelayOpt = None,
+    secret: Annotated[
+        list[str] | None, typer.Option("--secret", help="Mask this column's values (repeatable).")
+    ] = None,
+    skip_completed: Annotated[
+        bool, typer.Option(help="Skip rows an earlier batch of this flow completed.")
+    ] = False,
+    progress: ProgressOpt = "auto",
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Create a batch from CSV and FLOW, run it, print the summary and report paths."""
+    batch_engine = engine(
+        **_exec_config(concurrency, retries, headed, base_url, trace, rate, delay, isolation),
+        secrets=frozenset(secret or ()) or None,
+        skip_completed=skip_completed or None,
+    )
+    mode = _progress_mode(progress, quiet, json_)
+    manifest = batch_engine.create_batch_jobs(csv, flow)
+    if mode != "json":
+        out.print(f"batch [bold]{manifest.batch_id}[/]: {manifest.total} rows from {csv}")
+    summary = _run_with_signals(
+        batch_engine,
+        lambda cb: batch_engine.execute_batch_jobs(manifest.batch_id, cb),
+        mode,
+    )
+    _finish(batch_engine, summary, mode)
+
+
+@app.command()
+@handle_errors
+def resume(
+    batch_id: str,
+    concurrency: ConcurrencyOpt = None,
+    retries: RetriesOpt = None,
+    headed: HeadedOpt = False,
+    base_url: BaseUrlOpt = None,
+    trace: TraceOpt = None,
+    rate: RateOpt = None,
+    delay: DelayOpt = None,
+    progress: ProgressOpt = "auto",
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Run what a stopped or crashed batch left: pending, cancelled and interrupted rows."""
+    batch_engine = engine(
+        **_exec_config(concurrency, retries, headed, base_url, trace, rate, delay)
+    )
+    mode = _progress_mode(progress, quiet, json_)
+    summary = _run_with_signals(
+        batch_engine, lambda cb: batch_engine.resume_batch(batch_id, cb), mode
+    )
+    _finish(batch_engine, summary, mode)
+
+
+@app.command()
+@handle_errors
+def retry(
+    batch_id: str,
+    job: Annotated[list[str] | None, typer.Option("--job", help="Only this job id.")] = None,
+    category: Annotated[
+        list[ErrorCategory] | None, typer.Option(help="Only failures of this category.")
+    ] = None,
+    retries: RetriesOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    headed: HeadedOpt = False,
+    progress: ProgressOpt = "auto",
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Re-run the failed rows of a batch (all, or some ids or categories)."""
+    batch_engine = engine(**_exec_config(concurrency, None, headed, None, None))
+    mode = _progress_mode(progress, quiet, json_)
+    summary = _run_with_signals(
+        batch_engine,
+        lambda cb: batch_engine.retry_batch_jobs(
+            batch_id, job, categories=category, max_retries=retries, progress_callback=cb
+        ),
+        mode,
+    )
+    _finish(batch_engine, summary, mode)
+
+
+@app.command()
+@handle_errors
+def cancel(batch_id: str) -> None:
+    """Ask the engine running BATCH_ID (in any process) to stop; it stays resumable."""
+    engine().cancel_batch(batch_id)
+    out.print(f"cancel requested for {batch_id}; `batchwright resume {batch_id}` continues it")
+
+
+class ReviewMark(StrEnum):
+    """What a person found when checking a row of unknown outcome."""
+
+    COMPLETED = "completed"
+    PENDING = "pending"
+
+
+@app.command()
+@handle_errors
+def review(
+    batch_id: str,
+    mark: Annotated[
+        ReviewMark | None,
+        typer.Option(help="Settle the rows: completed (it was entered) or pending (re-run it)."),
+    ] = None,
+    job: Annotated[list[str] | None, typer.Option("--job", help="Only this job id.")] = None,
+) -> None:
+    """Rows whose outcome is unknown (interrupted after their commit step)."""
+    batch_engine = engine()
+    if mark is None:
+        cli_output.print_review(out, batch_engine.jobs_needing_review(batch_id))
+        return
+    settled = batch_engine.settle_review(batch_id, JobStatus(mark.value), job)
+    out.print(f"{settled} row(s) marked {mark.value}")
+    if mark is ReviewMark.PENDING and settled:
+        out.print(f"`batchwright resume {batch_id}` enters them")
+
+
+@app.command()
+@handle_errors
+def status(batch_id: str) -> None:
+    """Counts, success rate and state of one batch."""
+    cli_output.print_status(out, engine().get_batch_summary(batch_id))
+
+
+@app.command("list")
+@handle_errors
+def list_(
+    limit: Annotated[int, typer.Option(help="Newest first, at most this many.")] = 20,
+) -> None:
+    """The batches in the store."""
+    cli_output.print_batches(out, engine().list_batches(limit))
+
+
+@app.command()
+@handle_errors
+def preview(
+    csv: Annotated[Path, typer.Argument(help="The CSV to inspect.")],
+    flow: Annotated[str | None, typer.Option(help="Also render this flow's steps.")] = None,
+    rows: Annotated[int, typer.Option(help="How many rows to show.", min=1)] = 5,
+    base_url: BaseUrlOpt = None,
+) -> None:
+    """Detected encoding, delimiter, headers, the first rows and their concrete steps."""
+    batch_engine = engine(base_url=base_url)
+    loaded = load_flow(flow, base_dir=batch_engine.settings.base_dir) if flow else None
+    cli_output.print_preview(out, preview_csv(csv, batch_engine.settings, flow=loaded, rows=rows))
+
+
+@app.command()
+@handle_errors
+def report(
+    batch_id: str,
+    format_: Annotated[
+        list[str] | None,
+        typer.Option("--format", help="html, junit, csv, json, markdown or all (repeatable)."),
+    ] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Directory to write to.")] = None,
+) -> None:
+    """Write the reports of a batch again (default: all formats, in its artifacts dir)."""
+    formats = None if not format_ or "all" in format_ else format_
+    batch_engine = engine()
+    summary = batch_engine.write_reports(batch_id, formats, out_dir)
+    target = out_dir or batch_engine.batch_dir(batch_id)
+    out.print(f"reports for {summary.batch_id} written to {target}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,225 @@
+"""Progress displays fed ``ProgressEvent`` s: a rich bar for terminals, plain lines for
+CI logs, JSON lines for machines, or nothing. ``make_progress`` picks one for a stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Literal, Protocol, Self, TextIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+
+from batch.models import JobStatus, ProgressEvent
+from batch.reports.summary import BatchSummary
+
+__all__ = [
+    "JsonLinesProgress",
+    "LineProgress",
+    "ProgressMode",
+    "ProgressSink",
+    "QuietProgress",
+    "RichProgress",
+    "final_line",
+    "make_progress",
+]
+
+ProgressMode = Literal["auto", "rich", "json", "quiet", "lines"]
+
+
+class ProgressSink(Protocol):
+    """Called with each event; closed (or used as a context manager) when the run ends."""
+
+    def __call__(self, event: ProgressEvent) -> None: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class _Sink:
+    """Context-manager plumbing shared by the sinks: leaving the block closes the sink."""
+
+    def close(self) -> None:
+        """Nothing to release by default."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+class QuietProgress(_Sink):
+    """Shows nothing (``--quiet``)."""
+
+    def __call__(self, event: ProgressEvent) -> None:
+        """Discard the event."""
+
+
+class JsonLinesProgress(_Sink):
+    """One JSON object per event per line, flushed at once, for programs to follow."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def __call__(self, event: ProgressEvent) -> None:
+        record: dict[str, Any] = {"event": "progress", **dataclasses.asdict(event)}
+        if event.last_status is not None:
+            record["last_status"] = event.last_status.value
+        self._stream.write(json.dumps(record) + "\n")
+        self._stream.flush()
+
+
+def _line(event: ProgressEvent) -> str:
+    return (
+        f"batch {event.batch_id}: {event.done}/{event.total} done "
+        f"({event.completed} completed, {event.failed} failed, {event.flaky} flaky, "
+        f"{event.skipped} skipped) · {event.rate_per_s:.1f} rows/s · ETA {_eta(event.eta_s)} "
+        f"· {event.running} running of {event.concurrency}"
+    )
+
+
+class LineProgress(_Sink):
+    """A plain line every ``every_rows`` rows or ``every_s`` seconds, and at the end:
+    readable in CI logs, where a redrawn bar would print thousands of lines."""
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        every_rows: int = 100,
+        every_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stream = stream
+        self._every_rows = every_rows
+        self._every_s = every_s
+        self._clock = clock
+        self._last_done = 0
+        self._last_time = clock()
+        self._pending: ProgressEvent | None = None
+
+    def __call__(self, event: ProgressEvent) -> None:
+        now = self._clock()
+        due = (
+            event.done - self._last_done >= self._every_rows
+            or now - self._last_time >= self._every_s
+            or event.done >= event.total
+        )
+        if not due:
+            self._pending = event
+            return
+        self._write(event)
+        self._last_done, self._last_time = event.done, now
+
+    def _write(self, event: ProgressEvent) -> None:
+        self._pending = None
+        self._stream.write(_line(event) + "\n")
+        self._stream.flush()
+
+    def close(self) -> None:
+        """Print the last event if it was held back, so the log ends on the final state."""
+        if self._pending is not None:
+            self._write(self._pending)
+
+
+class RichProgress(_Sink):
+    """A live rich bar with done/failed/flaky counts, rows/s, ETA and concurrency."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn(
+                "[green]{task.fields[ok]} ok[/] [red]{task.fields[failed]} failed[/] "
+                "[yellow]{task.fields[flaky]} flaky[/]"
+            ),
+            TextColumn("{task.fields[rate]:.1f} rows/s"),
+            TextColumn("ETA {task.fields[eta]}"),
+            TextColumn("{task.fields[running]}/{task.fields[concurrency]} running"),
+            console=Console(file=stream),
+        )
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> Self:
+        self._progress.start()
+        return self
+
+    def __call__(self, event: ProgressEvent) -> None:
+        fields: dict[str, Any] = {
+            "ok": event.completed,
+            "failed": event.failed,
+            "flaky": event.flaky,
+            "rate": event.rate_per_s,
+            "eta": _eta(event.eta_s),
+            "running": event.running,
+            "concurrency": event.concurrency,
+        }
+        if self._task is None:
+            self._progress.start()
+            self._task = self._progress.add_task(
+                f"batch {escape(event.batch_id)}", total=event.total, **fields
+            )
+        self._progress.update(
+            self._task, completed=event.done, total=event.total, refresh=True, **fields
+        )
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+def make_progress(mode: ProgressMode, stream: TextIO) -> ProgressSink:
+    """The sink for ``mode``; ``auto`` is a rich bar on a terminal and plain lines elsewhere."""
+    if mode == "auto":
+        mode = "rich" if stream.isatty() else "lines"
+    if mode == "rich":
+        return RichProgress(stream)
+    if mode == "json":
+        return JsonLinesProgress(stream)
+    if mode == "lines":
+        return LineProgress(stream)
+    return QuietProgress()
+
+
+def final_line(summary: BatchSummary) -> str:
+    """One line for the end of a run, e.g. ``batch b1: 198/200 completed (99.5%), 1 failed,
+    3 flaky, 1 skipped in 41.2 s (4.8 rows/s)``."""
+    line = (
+        f"batch {summary.batch_id}: {summary.count(JobStatus.COMPLETED)}/{summary.total} "
+        f"completed ({summary.success_rate:.1%}), {summary.count(JobStatus.FAILED)} failed, "
+        f"{summary.flaky} flaky, {summary.count(JobStatus.SKIPPED)} skipped"
+    )
+    others = [
+        f"{summary.count(status)} {status.value.replace('_', ' ')}"
+        for status in (JobStatus.NEEDS_REVIEW, JobStatus.CANCELLED, JobStatus.PENDING)
+        if summary.count(status)
+    ]
+    if others:
+        line += ", " + ", ".join(others)
+    return f"{line} in {summary.wall_time_s:.1f} s ({summary.throughput_rows_per_s:.1f} rows/s)"

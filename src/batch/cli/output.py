@@ -1,0 +1,109 @@
+"""How the CLI shows things: tables for preview, status and list, and the final line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from batch.cli.displays import final_line
+from batch.ingest.preview import Preview
+from batch.models import BatchJob, BatchManifest, JobStatus
+from batch.reports.summary import BatchSummary
+
+__all__ = ["print_batches", "print_final", "print_preview", "print_review", "print_status"]
+
+MAX_CELL = 60
+
+
+def _cell(value: str) -> str:
+    value = value.replace("\r", "").replace("\n", "⏎")
+    return value if len(value) <= MAX_CELL else value[: MAX_CELL - 1] + "…"
+
+
+def print_final(console: Console, summary: BatchSummary, report: Path, *, json_mode: bool) -> None:
+    if json_mode:
+        event = {"event": "finished", "report": str(report), **summary.to_dict()}
+        console.file.write(json.dumps(event) + "\n")
+        return
+    console.print(final_line(summary), highlight=False, soft_wrap=True)
+    console.print(f"report: {report}", highlight=False, soft_wrap=True)
+    if summary.status == "interrupted":
+        console.print(f"resumable: batchwright resume {summary.batch_id}", highlight=False)
+
+
+def print_status(console: Console, summary: BatchSummary) -> None:
+    table = Table(title=f"batch {summary.batch_id}", show_header=False)
+    table.add_row("status", str(summary.status))
+    table.add_row("flow", summary.flow_name)
+    table.add_row("csv", summary.csv_path)
+    for status in JobStatus:
+        table.add_row(status.value, str(summary.count(status)))
+    table.add_row("success rate", f"{summary.success_rate:.1%}")
+    table.add_row("flaky", str(summary.flaky))
+    table.add_row("concurrency", summary.concurrency or "-")
+    console.print(table)
+
+
+def print_batches(console: Console, batches: list[BatchManifest]) -> None:
+    if not batches:
+        console.print("no batches yet: `batchwright run DATA.csv --flow FLOW` creates one")
+        return
+    table = Table("batch", "created", "flow", "rows", "completed", "failed", "status")
+    for manifest in batches:
+        table.add_row(
+            manifest.batch_id,
+            f"{manifest.created_at:%Y-%m-%d %H:%M}",
+            manifest.flow_name,
+            str(manifest.total),
+            str(manifest.completed),
+            str(manifest.failed),
+            manifest.status.value,
+        )
+    console.print(table)
+
+
+def print_review(console: Console, jobs: list[BatchJob]) -> None:
+    if not jobs:
+        console.print("no rows need review")
+        return
+    table = Table("job", "line", "row", "why", title=f"{len(jobs)} row(s) need review")
+    for job in jobs:
+        row = ", ".join(f"{k}={_cell(v)}" for k, v in list(job.row_data.items())[:3])
+        table.add_row(job.job_id, str(job.source_line), row, job.error_message)
+    console.print(table)
+    console.print(
+        "check each in the target system, then: batchwright review BATCH_ID "
+        "--mark completed|pending [--job ID ...]"
+    )
+
+
+def print_preview(console: Console, preview: Preview) -> None:
+    info = preview.info
+    delimiter = {"\t": "tab", " ": "space"}.get(info.dialect.delimiter, info.dialect.delimiter)
+    console.print(f"[bold]{info.path}[/]", highlight=False)
+    console.print(
+        f"encoding {info.encoding} · delimiter {delimiter!r} · {len(info.headers)} columns · "
+        f"{info.size_bytes} bytes",
+        highlight=False,
+    )
+    table = Table("line", *info.headers)
+    for row in preview.rows:
+        record = row.record
+        if record.data is None:
+            table.add_row(str(record.line), f"[red]skipped: {record.problem}[/]")
+            continue
+        table.add_row(str(record.line), *(_cell(record.data.get(h, "")) for h in info.headers))
+    console.print(table)
+    if preview.flow is None:
+        return
+    if preview.flow.python is not None:
+        console.print(f"flow {preview.flow.name}: Python flow {preview.flow.source}")
+        return
+    for row in preview.rows:
+        console.print(f"\n[bold]row {row.record.row_index + 1}[/] (line {row.record.line})")
+        for step in row.steps:
+            marker = " [yellow](commit)[/]" if step.commit else ""
+            console.print(f"  {step.index:>2}. {step.label}{marker}", highlight=False)

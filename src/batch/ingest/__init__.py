@@ -1,0 +1,1 @@
+"""From a CSV file to a stored batch: security checks, CSV reading, creation, preview."""

@@ -1,0 +1,1 @@
+"""Running a stored batch: execution, retry policy, throttles, concurrency, progress."""

@@ -1,0 +1,350 @@
+"""Executing a batch: claim pending jobs, run them with bounded concurrency,
+retry what the policy allows, and record every attempt durably.
+
+Stopping: ``stop()`` (first Ctrl-C, or ``batchwright cancel`` from another
+process) stops scheduling and lets running jobs finish; ``abort()`` (second
+Ctrl-C) cancels running jobs too. Either way the batch stays resumable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Protocol
+
+import psutil
+
+from batch.models import AttemptRecord, BatchJob, BatchStatus, JobStatus
+from batch.reports.summary import mask_secrets
+from batch.run.progress import ProgressCallback, ProgressTracker
+from batch.run.retry import RetryPolicy, Sleep
+from batch.run.throttle import CircuitBreaker, RateLimiter
+from batch.store import ManifestStore
+from runtime.outcome import AttemptOutcome, ErrorCategory, JobSpec
+from runtime.runners.local import CommitHook, JobRunner
+
+__all__ = [
+    "BatchExecution",
+    "ConcurrencyLimiter",
+    "ExecutionOptions",
+    "new_owner_id",
+    "owner_is_dead",
+]
+
+logger = logging.getLogger("batchwright.execution")
+
+
+def new_owner_id() -> str:
+    """Identifies this engine (host, pid, nonce) as the owner of the jobs it runs."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def owner_is_dead(owner: str, me: str) -> bool:
+    """True when ``owner`` surely stopped: an engine of this host whose process is gone,
+    or an earlier engine of this very process. Other hosts' owners wait for their lease.
+    """
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or owner == me:
+        return False
+    pid = int(pid_text)
+    return pid == os.getpid() or not psutil.pid_exists(pid)
+
+
+class ConcurrencyLimiter(Protocol):
+    """Decides how many of the workers may run a job at once (adaptive concurrency)."""
+
+    @property
+    def limit(self) -> int:
+        """The number of jobs currently allowed at once."""
+        ...
+
+    def slot(self) -> AbstractAsyncContextManager[None]:
+        """Held while one job is claimed and run."""
+        ...
+
+
+@dataclass(frozen=True)
+class ExecutionOptions:
+    concurrency: int
+    idempotent: bool = True
+    """False: a job interrupted after its commit step waits in needs_review."""
+    lease_s: float = 30.0
+    """A running job whose owner stops renewing this long is considered interrupted."""
+    poll_interval_s: float = 1.0
+    """How often to renew leases and look for a cancel request from another process."""
+    limiter: ConcurrencyLimiter | None = None
+    """Varies the jobs at once between 1 and ``concurrency`` (None: always ``concurrency``)."""
+    rate_limiter: RateLimiter | None = None
+    """Spaces job starts across all workers (``--rate``)."""
+    delay_s: float = 0.0
+    """Each worker's pause between two jobs (``--delay``)."""
+    circuit_breaker: int = 0
+    """Consecutive transient failures that stop the batch (0: never)."""
+    secrets: tuple[str, ...] = ()
+    """Columns whose values are masked in everything recorded about a job."""
+    verify: bool = False
+    """The flow has ``verify:`` steps: settle unknown outcomes by checking the target."""
+
+
+class BatchExecution:
+    """One run of one batch by this process."""
+
+    def __init__(
+        self,
+        store: ManifestStore,
+        batch_id: str,
+        runner: Callable[[CommitHook], JobRunner],
+        policy: RetryPolicy,
+        options: ExecutionOptions,
+        *,
+        owner: str | None = None,
+        sleep: Sleep = asyncio.sleep,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.store = store
+        self.batch_id = batch_id
+        self.runner = runner(self.on_commit)
+        self.policy = policy
+        self.options = options
+        self.owner = owner or new_owner_id()
+        self.sleep = sleep
+        self.progress = progress
+        self.tokens: dict[str, str] = {}
+        self._stopping = asyncio.Event()
+        self._cancelled_by_request = False
+        self._workers: list[asyncio.Task[None]] = []
+        self.breaker = CircuitBreaker(options.circuit_breaker)
+
+    def stop(self) -> None:
+        """Stop scheduling new jobs; running ones finish and are recorded."""
+        self._stopping.set()
+
+    def abort(self) -> None:
+        """Cancel running jobs as well (they are recorded as cancelled, resumable)."""
+        self._stopping.set()
+        for worker in self._workers:
+            worker.cancel()
+
+    async def on_commit(self, spec: JobSpec) -> None:
+        """Durably record that the job reached its point of no return, before it acts.
+
+        Idempotent flows are safe to repeat, so for them there is nothing to guard.
+        """
+        if not self.options.idempotent:
+            self.store.mark_reached_commit(spec.job_id, self.tokens[spec.job_id])
+
+    def recover_interrupted(self) -> None:
+        """Jobs left running by a crashed engine: re-run them, or hold them for review."""
+        for owner in self.store.running_owners(self.batch_id):
+            if owner_is_dead(owner, self.owner):
+                to_pending, to_review = self.store.release_owner(owner)
+                logger.warning(
+                    "batch %s: engine %s is gone; %d interrupted jobs re-queued, %d need review",
+                    self.batch_id, owner, to_pending, to_review,
+                )  # fmt: skip
+        self.store.requeue_stale(self.batch_id)
+
+    async def verify_unknown_outcomes(self) -> None:
+        """Rows in needs_review, checked with the flow's verify steps: a record found
+        means the row was entered (completed); a business failure means it was not
+        (pending, entered by this run); anything else leaves it for a person."""
+        for job in self.store.iter_jobs(self.batch_id, [JobStatus.NEEDS_REVIEW]):
+            spec = JobSpec(job.job_id, job.batch_id, job.row_index, job.row_data, 0, verify=True)
+            outcome = await self.runner.run(spec)
+            if outcome.ok:
+                status, message = JobStatus.COMPLETED, "verified: the record exists"
+            elif outcome.category is ErrorCategory.BUSINESS:
+                status, message = JobStatus.PENDING, ""
+            else:
+                logger.warning("job %s: verify inconclusive: %s", job.job_id, outcome.message)
+                continue
+            self.store.transition(
+                job.job_id, status, expected=[JobStatus.NEEDS_REVIEW], error_message=message
+            )
+
+    async def run(self) -> BatchStatus:
+        """Run every pending job; return the batch's status afterwards."""
+        self.recover_interrupted()
+        if self.options.verify:
+            await self.verify_unknown_outcomes()
+        tracker = ProgressTracker(
+            self.batch_id,
+            self.store.count_by_status(self.batch_id),
+            self.options.concurrency,
+            self.progress,
+        )
+        pending = self.store.iter_job_ids(self.batch_id, [JobStatus.PENDING])
+        self.store.set_batch_status(self.batch_id, BatchStatus.RUNNING)
+        self._workers = [
+            asyncio.create_task(self._worker(pending, tracker), name=f"batch-worker-{n}")
+            for n in range(self.options.concurrency)
+        ]
+        watcher = asyncio.create_task(self._watch(), name="batch-watcher")
+        try:
+            results = await asyncio.gather(*self._workers, return_exceptions=True)
+        finally:
+            watcher.cancel()
+            self.store.release_owner(self.owner)  # anything still running: re-queued
+        if self._cancelled_by_request:
+            self.store.cancel_pending(self.batch_id)
+            self.store.clear_cancel(self.batch_id)
+        status = self._final_status()
+        self.store.set_batch_status(self.batch_id, status)
+        # a worker that died of a bug must not pass for a finished batch (aborted
+        # workers end with CancelledError, which is not an Exception)
+        crashes = [result for result in results if isinstance(result, Exception)]
+        if crashes:
+            raise crashes[0]
+        return status
+
+    def _final_status(self) -> BatchStatus:
+        counts = self.store.count_by_status(self.batch_id)
+        unfinished = counts.get(JobStatus.PENDING, 0) + counts.get(JobStatus.RUNNING, 0)
+        cancelled = counts.get(JobStatus.CANCELLED, 0)
+        return BatchStatus.INTERRUPTED if unfinished or cancelled else BatchStatus.FINISHED
+
+    async def _watch(self) -> None:
+        """Renew this owner's leases and honour a cancel requested by another process."""
+        while True:
+            await asyncio.sleep(self.options.poll_interval_s)
+            self.store.renew_lease(self.owner, self.options.lease_s)
+            if not self._stopping.is_set() and self.store.cancel_requested(self.batch_id):
+                logger.warning("batch %s: cancel requested; winding down", self.batch_id)
+                self._cancelled_by_request = True
+                self.stop()
+
+    async def _worker(self, pending: Iterator[str], tracker: ProgressTracker) -> None:
+        limiter = self.options.limiter
+        while not self._stopping.is_set():
+            async with limiter.slot() if limiter else contextlib.nullcontext():
+                if self._stopping.is_set():
+                    return
+                job_id = next(pending, None)
+                if job_id is None:
+                    return
+                await self._claim_and_run(job_id, tracker)
+            if limiter:
+                tracker.concurrency = limiter.limit
+            if self.options.delay_s:
+                await self.sleep(self.options.delay_s)
+
+    async def _claim_and_run(self, job_id: str, tracker: ProgressTracker) -> None:
+        if self.options.rate_limiter is not None:
+            await self.options.rate_limiter.wait()
+        token = self.store.claim_job(job_id, self.owner, self.options.lease_s)
+        if token is None:
+            return  # another engine took it, or it was settled meanwhile
+        self.tokens[job_id] = token
+        tracker.job_started()
+        job = self.store.get_job(job_id)
+        try:
+            status, flaky = await self._run_job(job, token)
+        except asyncio.CancelledError:
+            status = self._record_cancelled(job_id, token)
+            tracker.job_finished(job_id, status)
+            raise
+        finally:
+            del self.tokens[job_id]
+        tracker.job_finished(job_id, status, flaky=flaky)
+
+    async def _run_job(self, job: BatchJob, token: str) -> tuple[JobStatus, bool]:
+        """Attempts until success or the policy gives up; returns (status, flaky)."""
+        earlier = len(job.attempts)  # a retried job goes on numbering its attempts
+        secret_values = [job.row_data.get(column, "") for column in self.options.secrets]
+        records: list[AttemptRecord] = []
+
+        async def attempt() -> AttemptOutcome:
+            number = earlier + len(records) + 1
+            started_at = datetime.now(UTC)
+            spec = JobSpec(job.job_id, job.batch_id, job.row_index, job.row_data, number)
+            outcome = _masked(await self.runner.run(spec), secret_values)
+            records.append(_record(number, started_at, outcome))
+            self._observe(outcome)
+            if self.policy.will_retry(outcome, len(records)):
+                self.store.record_attempt(job.job_id, records[-1], token)
+                logger.info("job %s attempt %d: %s (retrying)", job.job_id, number, outcome.message)
+            return outcome
+
+        outcome: AttemptOutcome = await self.policy.retrying(self.sleep)(attempt)
+        status = self._status_after(outcome)
+        message = outcome.message
+        if status is JobStatus.PENDING:
+            message = f"circuit breaker open, re-queued: {message}"
+        self.store.finish_job(
+            job.job_id,
+            token,
+            records[-1],
+            status,
+            outcome.category,
+            message,
+            dict(outcome.extracted),
+        )
+        return status, outcome.ok and len(records) > 1
+
+    def _observe(self, outcome: AttemptOutcome) -> None:
+        """Feed the circuit breaker; stop scheduling when it opens."""
+        if self.breaker.observe(outcome):
+            logger.warning(
+                "batch %s: stopping after %d consecutive transient failures (last: %s); "
+                "the target looks down. Fix it, then: batchwright resume %s",
+                self.batch_id, self.breaker.consecutive, outcome.message, self.batch_id,
+            )  # fmt: skip
+            self.stop()
+
+    def _status_after(self, outcome: AttemptOutcome) -> JobStatus:
+        """Completed or failed; a transient failure while the breaker is open is re-queued,
+        since it says more about the target than about the row."""
+        if outcome.ok:
+            return JobStatus.COMPLETED
+        if self.breaker.open and outcome.category in (
+            ErrorCategory.TRANSIENT,
+            ErrorCategory.RATE_LIMIT,
+        ):
+            return JobStatus.PENDING
+        return JobStatus.FAILED
+
+    def _record_cancelled(self, job_id: str, token: str) -> JobStatus:
+        """A job cancelled mid-flight: re-runnable, unless it passed an unsafe commit."""
+        reached_commit = self.store.get_job(job_id).reached_commit
+        status = (
+            JobStatus.NEEDS_REVIEW
+            if reached_commit and not self.options.idempotent
+            else JobStatus.CANCELLED
+        )
+        message = "cancelled while running" + (
+            " after its commit step: outcome unknown" if status is JobStatus.NEEDS_REVIEW else ""
+        )
+        self.store.transition(job_id, status, token=token, error_message=message)
+        return status
+
+
+def _masked(outcome: AttemptOutcome, secret_values: list[str]) -> AttemptOutcome:
+    """The outcome with secret values masked in its message and extracted values."""
+    if not any(secret_values):
+        return outcome
+    return replace(
+        outcome,
+        message=mask_secrets(outcome.message, secret_values),
+        extracted={k: mask_secrets(v, secret_values) for k, v in outcome.extracted.items()},
+    )
+
+
+def _record(number: int, started_at: datetime, outcome: AttemptOutcome) -> AttemptRecord:
+    return AttemptRecord(
+        number=number,
+        started_at=started_at,
+        duration_s=outcome.duration_s,
+        ok=outcome.ok,
+        category=outcome.category,
+        message=outcome.message,
+        artifacts=[{"kind": a.kind, "path": a.path, "name": a.name} for a in outcome.artifacts],
+    )

@@ -1,0 +1,5 @@
+"""The manifest store: batches, jobs, attempts and their checked transitions (docs/store.md)."""
+
+from batch.store.manifest import DB_FILENAME, REQUEUABLE, ManifestStore, default_store_path
+
+__all__ = ["DB_FILENAME", "REQUEUABLE", "ManifestStore", "default_store_path"]

@@ -1,0 +1,469 @@
+"""``ManifestStore``: the durable record of every batch, job and attempt (SQLite).
+
+Every status change is one ``UPDATE ... WHERE status IN (allowed sources)``, so two
+engines (or threads) can never both move a job, and a writer holding a stale
+attempt token is refused. Counts are derived from the jobs on every read. The
+schema and the state machine are described in docs/store.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from batch.exceptions import BatchNotFoundError, StoreError
+from batch.models import (
+    AttemptRecord,
+    BatchJob,
+    BatchManifest,
+    BatchStatus,
+    JobStatus,
+    NewJob,
+)
+from batch.store import _codec as codec
+from batch.store import _jobs as moves
+from batch.store import _keys as key_sql
+from batch.store import _reads as reads
+from batch.store._jobs import REQUEUABLE
+from batch.store._schema import BUSY_TIMEOUT_S, connect
+from runtime.outcome import ErrorCategory
+from runtime.settings import BatchSettings
+
+__all__ = ["DB_FILENAME", "REQUEUABLE", "ManifestStore", "default_store_path"]
+
+DB_FILENAME = "batchwright.db"
+
+
+def default_store_path(artifacts_dir: Path) -> Path:
+    """Where the store lives by default: ``<artifacts_dir>/batchwright.db``."""
+    return artifacts_dir / DB_FILENAME
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ManifestStore:
+    """The SQLite manifest store. One connection, guarded by a lock: thread-safe.
+
+    Several processes may open the same file at once (WAL + busy timeout): one
+    executes a batch while another runs ``status`` or ``cancel``.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._conn = connect(self.path)
+        self._conn.row_factory = sqlite3.Row
+
+    @classmethod
+    def for_settings(cls, settings: BatchSettings) -> ManifestStore:
+        return cls(default_store_path(settings.artifacts_dir))
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- transactions --------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+        """One transaction: IMMEDIATE takes the write lock up front (no upgrade deadlock);
+        DEFERRED gives reads a consistent snapshot. Rolled back on any exception."""
+        with self._lock:
+            try:
+                self._conn.execute(f"BEGIN {mode}")
+            except sqlite3.OperationalError as exc:
+                raise StoreError(
+                    f"the manifest store {self.path} is busy: {exc} (another batchwright "
+                    f"process held its write lock for more than {BUSY_TIMEOUT_S:g} s; "
+                    "try again when its import finishes)"
+                ) from exc
+            try:
+                yield self._conn
+            except BaseException:
+                if self._conn.in_transaction:  # SQLite may have rolled back already (disk full)
+                    self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _missing(self, batch_id: str) -> BatchNotFoundError:
+        return BatchNotFoundError(
+            f"no batch {batch_id!r} in the manifest store {self.path} "
+            "(run `batchwright list` to see the batches it holds)"
+        )
+
+    def _require_batch(self, conn: sqlite3.Connection, batch_id: str) -> None:
+        if not conn.execute("SELECT 1 FROM batches WHERE batch_id = ?", (batch_id,)).fetchone():
+            raise self._missing(batch_id)
+
+    # --- batches -------------------------------------------------------------------
+
+    def create_batch(
+        self, manifest: BatchManifest, jobs: Iterable[NewJob], chunk_size: int = 1000
+    ) -> int:
+        """Insert the batch and its jobs in one transaction, streaming ``jobs`` in chunks.
+
+        If the iterable raises midway (a bad CSV row), nothing is left behind.
+        """
+        inserted = 0
+        iterator = iter(jobs)
+        created_at = codec.to_iso(manifest.created_at)
+        with self._tx() as conn:
+            try:
+                conn.execute(codec.INSERT_BATCH, codec.manifest_params(manifest))
+            except sqlite3.IntegrityError as exc:
+                raise StoreError(
+                    f"batch {manifest.batch_id!r} already exists in {self.path}"
+                ) from exc
+            while chunk := list(islice(iterator, chunk_size)):
+                for job in chunk:
+                    if job.batch_id != manifest.batch_id:
+                        raise StoreError(
+                            f"job {job.job_id!r} belongs to batch {job.batch_id!r}, "
+                            f"not {manifest.batch_id!r}"
+                        )
+                conn.executemany(
+                    codec.INSERT_JOB, [codec.new_job_params(job, created_at) for job in chunk]
+                )
+                inserted += len(chunk)
+        return inserted
+
+    def get_manifest(self, batch_id: str) -> BatchManifest:
+        with self._tx("DEFERRED") as conn:
+            found = reads.manifest(conn, batch_id)
+        if found is None:
+            raise self._missing(batch_id)
+        return found
+
+    def list_batches(self, limit: int | None = None) -> list[BatchManifest]:
+        """Newest first, with their counts."""
+        with self._tx("DEFERRED") as conn:
+            return reads.manifests(conn, limit)
+
+    def count_by_status(self, batch_id: str) -> dict[JobStatus, int]:
+        with self._tx("DEFERRED") as conn:
+            self._require_batch(conn, batch_id)
+            return reads.counts(conn, batch_id)
+
+    def set_batch_status(self, batch_id: str, status: BatchStatus) -> None:
+        with self._tx() as conn:
+            self._require_batch(conn, batch_id)
+            conn.execute(
+                "UPDATE batches SET status = ? WHERE batch_id = ?", (status.value, batch_id)
+            )
+
+    def request_cancel(self, batch_id: str) -> None:
+        """Ask the engine running ``batch_id`` (maybe in another process) to stop."""
+        self._set_cancel(batch_id, True)
+
+    def clear_cancel(self, batch_id: str) -> None:
+        self._set_cancel(batch_id, False)
+
+    def _set_cancel(self, batch_id: str, flag: bool) -> None:
+        with self._tx() as conn:
+            self._require_batch(conn, batch_id)
+            conn.execute(
+                "UPDATE batches SET cancel_requested = ? WHERE batch_id = ?", (int(flag), batch_id)
+            )
+
+    def cancel_requested(self, batch_id: str) -> bool:
+        """Polled by the running engine: one indexed read."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT cancel_requested FROM batches WHERE batch_id = ?", (batch_id,)
+            ).fetchone()
+        if row is None:
+            raise self._missing(batch_id)
+        return bool(row[0])
+
+    def acquire_batch(
+        self, batch_id: str, owner: str, lease_s: float, now: datetime | None = None
+    ) -> bool:
+        """Become the engine running ``batch_id`` unless another owner's lease is live.
+
+        Renewed by ``renew_lease`` and given up by ``release_owner`` with its jobs.
+        """
+        moment = now or _now()
+        with self._tx() as conn:
+            self._require_batch(conn, batch_id)
+            cursor = conn.execute(
+                "UPDATE batches SET owner = :owner, lease_expires_at = :expires "
+                "WHERE batch_id = :batch_id "
+                "AND (owner IS NULL OR owner = :owner OR lease_expires_at <= :now)",
+                {
+                    "owner": owner,
+                    "expires": codec.to_iso(moment + timedelta(seconds=lease_s)),
+                    "batch_id": batch_id,
+                    "now": codec.to_iso(moment),
+                },
+            )
+            return cursor.rowcount == 1
+
+    def running_owners(self, batch_id: str) -> set[str]:
+        """The owners holding leases on the batch's running jobs (live or not)."""
+        with self._tx("DEFERRED") as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT lease_owner FROM jobs"
+                " WHERE batch_id = ? AND status = 'running' AND lease_owner IS NOT NULL",
+                (batch_id,),
+            ).fetchall()
+        return {str(row[0]) for row in rows}
+
+    def batch_owner(self, batch_id: str, now: datetime | None = None) -> str | None:
+        """The owner whose lease on ``batch_id`` is live (for ``status``), else None."""
+        with self._tx("DEFERRED") as conn:
+            self._require_batch(conn, batch_id)
+            row = conn.execute(
+                "SELECT owner FROM batches WHERE batch_id = ? AND lease_expires_at > ?",
+                (batch_id, codec.to_iso(now or _now())),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def export_manifest_json(self, batch_id: str, path: Path) -> Path:
+        """Write the manifest (with counts) as JSON, atomically: readers never see half."""
+        text = self.get_manifest(batch_id).model_dump_json(indent=2)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        return path
+
+    # --- reading jobs --------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> BatchJob:
+        with self._tx("DEFERRED") as conn:
+            found = reads.job(conn, job_id)
+        if found is None:
+            raise StoreError(f"no job {job_id!r} in the manifest store {self.path}")
+        return found
+
+    def iter_jobs(
+        self,
+        batch_id: str,
+        statuses: Collection[JobStatus] | None = None,
+        chunk_size: int = 1000,
+    ) -> Iterator[BatchJob]:
+        """Jobs in row order with their attempts, read ``chunk_size`` at a time.
+
+        Each chunk is its own short read, so no transaction or lock stays open while
+        the caller works (jobs changing meanwhile are seen in their newer state).
+        """
+        with self._tx("DEFERRED") as conn:
+            self._require_batch(conn, batch_id)
+        after = -1
+        while True:
+            with self._tx("DEFERRED") as conn:
+                page = reads.jobs_page(conn, batch_id, statuses, after=after, size=chunk_size)
+            if not page:
+                return
+            yield from page
+            after = page[-1].row_index
+
+    def job_ids(self, batch_id: str, statuses: Collection[JobStatus] | None = None) -> list[str]:
+        """Ids in row order: cheap enough to hold for a million jobs."""
+        with self._tx("DEFERRED") as conn:
+            self._require_batch(conn, batch_id)
+            return reads.job_ids(conn, batch_id, statuses)
+
+    def iter_job_ids(
+        self, batch_id: str, statuses: Collection[JobStatus] | None = None, page: int = 1000
+    ) -> Iterator[str]:
+        """Ids in row order, a page per short query: flat memory for any batch size.
+
+        Jobs that change status while the caller iterates are seen as they are when
+        their page is read (the executor claims them one by one anyway)."""
+        after = -1
+        while rows := self._read_page(batch_id, statuses, after, page):
+            yield from (job_id for job_id, _ in rows)
+            after = rows[-1][1]
+
+    def _read_page(
+        self, batch_id: str, statuses: Collection[JobStatus] | None, after: int, page: int
+    ) -> list[tuple[str, int]]:
+        with self._tx("DEFERRED") as conn:
+            self._require_batch(conn, batch_id)
+            return reads.job_ids_after(conn, batch_id, statuses, after, page)
+
+    def find_completed_keys(self, flow_name: str, keys: Collection[str]) -> dict[str, str]:
+        """row_key -> batch_id of an earlier completed job of the same flow (skip-completed)."""
+        with self._tx("DEFERRED") as conn:
+            return reads.completed_keys(conn, flow_name, keys)
+
+    def duplicate_keys(self, batch_id: str, limit: int = 20) -> list[list[int]]:
+        """CSV lines of the runnable rows that share an idempotency key, per key."""
+        with self._tx("DEFERRED") as conn:
+            return key_sql.duplicate_keys(conn, batch_id, limit)
+
+    def skip_duplicates(self, batch_id: str) -> int:
+        """Skip every pending row whose key an earlier row of the batch has; how many."""
+        with self._tx() as conn:
+            return key_sql.skip_duplicates(conn, batch_id)
+
+    def skip_completed_elsewhere(self, batch_id: str, flow_name: str) -> int:
+        """Skip pending rows an earlier batch of the same flow completed; how many."""
+        with self._tx() as conn:
+            return key_sql.skip_completed_elsewhere(conn, batch_id, flow_name)
+
+    def record_run_settings(self, batch_id: str, values: Mapping[str, object]) -> None:
+        """Merge ``values`` into the batch's recorded settings (e.g. the concurrency used)."""
+        with self._tx() as conn:
+            self._require_batch(conn, batch_id)
+            conn.execute(
+                "UPDATE batches SET settings = json_patch(settings, ?) WHERE batch_id = ?",
+                (json.dumps(dict(values), ensure_ascii=False), batch_id),
+            )
+
+    def delete_batch(self, batch_id: str) -> None:
+        """Remove a batch and everything in it (a creation refused after the import)."""
+        with self._tx() as conn:
+            self._require_batch(conn, batch_id)
+            conn.execute(
+                "DELETE FROM attempts WHERE job_id IN (SELECT job_id FROM jobs WHERE batch_id = ?)",
+                (batch_id,),
+            )
+            conn.execute("DELETE FROM jobs WHERE batch_id = ?", (batch_id,))
+            conn.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
+
+    # --- moving jobs (their SQL is in _store_jobs) -------------------------------------
+
+    def claim_job(self, job_id: str, owner: str, lease_s: float) -> str | None:
+        """pending -> running for ``owner``; the returned token must accompany its result.
+
+        None when the job was not pending (another worker claimed it, or it was cancelled).
+        """
+        with self._tx() as conn:
+            return moves.claim(conn, job_id, owner=owner, lease_s=lease_s, now=_now())
+
+    def transition(
+        self,
+        job_id: str,
+        to: JobStatus,
+        *,
+        expected: Collection[JobStatus] | None = None,
+        token: str | None = None,
+        error_category: ErrorCategory | None = None,
+        error_message: str | None = None,
+        extracted: Mapping[str, str] | None = None,
+    ) -> None:
+        """Move a job if ALLOWED_TRANSITIONS (and ``expected``, ``token``) allow it."""
+        with self._tx() as conn:
+            moves.transition(
+                conn,
+                job_id,
+                to,
+                now=_now(),
+                expected=expected,
+                token=token,
+                error_category=error_category,
+                error_message=error_message,
+                extracted=extracted,
+            )
+
+    def record_attempt(self, job_id: str, attempt: AttemptRecord, token: str | None = None) -> None:
+        """Record one attempt; with ``token``, only if that attempt still owns the job."""
+        with self._tx() as conn:
+            moves.record_attempt(conn, job_id, attempt, token=token)
+
+    def finish_job(  # noqa: PLR0917 - the engine passes an outcome's fields in this order
+        self,
+        job_id: str,
+        token: str,
+        attempt: AttemptRecord,
+        status: JobStatus,
+        error_category: ErrorCategory | None = None,
+        error_message: str = "",
+        extracted: Mapping[str, str] | None = None,
+    ) -> None:
+        """The final attempt and the status change in one transaction: both or neither."""
+        with self._tx() as conn:
+            moves.record_attempt(conn, job_id, attempt, token=token)
+            moves.transition(
+                conn,
+                job_id,
+                status,
+                now=_now(),
+                token=token,
+                error_category=error_category,
+                error_message=error_message,
+                extracted=extracted,
+            )
+
+    def mark_reached_commit(self, job_id: str, token: str) -> None:
+        """Durably note (committed on return) that this run passed its point of no return."""
+        with self._tx() as conn:
+            moves.mark_reached_commit(conn, job_id, token)
+
+    # --- leases, requeue, cancel ---------------------------------------------------
+
+    def renew_lease(self, owner: str, lease_s: float) -> int:
+        """Extend the leases of everything ``owner`` runs; returns the jobs renewed."""
+        expires = codec.to_iso(_now() + timedelta(seconds=lease_s))
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE batches SET lease_expires_at = ? WHERE owner = ?", (expires, owner)
+            )
+            return conn.execute(
+                "UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ? AND status = 'running'",
+                (expires, owner),
+            ).rowcount
+
+    def requeue_stale(self, batch_id: str, now: datetime | None = None) -> tuple[int, int]:
+        """Running jobs whose lease expired: (back to pending, held as needs_review)."""
+        with self._tx() as conn:
+            self._require_batch(conn, batch_id)
+            return moves.interrupt_expired(conn, batch_id, now or _now())
+
+    def release_owner(self, owner: str) -> tuple[int, int]:
+        """All a finished or dead owner held, released like ``requeue_stale``."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE batches SET owner = NULL, lease_expires_at = NULL WHERE owner = ?", (owner,)
+            )
+            return moves.interrupt_owned(conn, owner, _now())
+
+    def requeue(
+        self,
+        batch_id: str,
+        statuses: Collection[JobStatus],
+        job_ids: Collection[str] | None = None,
+        categories: Collection[ErrorCategory] | None = None,
+    ) -> int:
+        """failed / cancelled / needs_review -> pending (retry, resume); returns how many."""
+        with self._tx() as conn:
+            self._require_batch(conn, batch_id)
+            return moves.requeue(conn, batch_id, statuses, job_ids=job_ids, categories=categories)
+
+    def cancel_pending(self, batch_id: str) -> int:
+        """pending -> cancelled for the whole batch; returns how many."""
+        with self._tx() as conn:
+            self._require_batch(conn, batch_id)
+            return moves.cancel_pending(conn, batch_id, _now())

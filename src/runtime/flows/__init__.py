@@ -1,0 +1,1 @@
+"""Flows: the model, loading and validation, templating, steps, locators, Python flows."""

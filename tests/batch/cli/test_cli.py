@@ -1,0 +1,247 @@
+"""The ``batchwright`` command as users run it: real subprocesses, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from paths import REPO
+
+from batch.engine import BatchEngine
+from batch.models import JobStatus
+from runtime.run_context import RunContext
+from runtime.settings import load_settings
+
+EXAMPLES = REPO / "examples"
+BATCH_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
+
+
+def cli_env() -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("BATCH_") and k != "GITHUB_STEP_SUMMARY"
+    }
+    env["COLUMNS"] = "200"
+    return env
+
+
+def batchwright(
+    *args: str, cwd: Path, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "batch", *args],
+        cwd=cwd,
+        env=cli_env() | (env or {}),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    shutil.copy(EXAMPLES / "customers.csv", tmp_path)
+    shutil.copy(EXAMPLES / "add_customer.yaml", tmp_path)
+    return tmp_path
+
+
+def test_help_lists_every_command(workdir: Path) -> None:
+    result = batchwright("--help", cwd=workdir)
+    assert result.returncode == 0
+    for command in ("run", "resume", "retry", "cancel", "status", "list", "preview", "report"):
+        assert command in result.stdout
+    assert batchwright("run", "--help", cwd=workdir).returncode == 0
+
+
+def test_preview_prints_encoding_headers_rows_and_rendered_steps(workdir: Path) -> None:
+    result = batchwright(
+        "preview", "customers.csv", "--flow", "add_customer.yaml", "--rows", "2", cwd=workdir
+    )
+    assert result.returncode == 0, result.stderr
+    assert "utf-8" in result.stdout
+    assert "Ada Lovelace" in result.stdout
+    assert "Grace Hopper" in result.stdout
+    assert "Alan Turing" not in result.stdout, "--rows 2 shows two rows"
+    assert "http://127.0.0.1:8000/customers/new" in result.stdout
+    assert "(commit)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["preview", "../outside.csv"], "outside"),
+        (["preview", "/etc/passwd"], "/etc"),
+        (["preview", "image.csv"], "image/png"),
+        (["preview", "archive.csv"], "application/zip"),
+        (["preview", "missing.csv"], "no such file"),
+        (["preview", "customers.csv", "--flow", "bad_flow.yaml"], "no_such_column"),
+        (["status", "20990101-000000-abcdef"], "batchwright list"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_on_stderr(
+    workdir: Path, args: list[str], expected: str
+) -> None:
+    (workdir.parent / "outside.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    png_1x1 = (
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082"
+    )
+    (workdir / "image.csv").write_bytes(bytes.fromhex(png_1x1))
+    with zipfile.ZipFile(workdir / "archive.csv", "w") as archive:
+        archive.writestr("data.csv", "a,b\n1,2\n")
+    (workdir / "bad_flow.yaml").write_text(
+        'name: bad\nsteps:\n  - fill: { selector: "#x", value: "{{ row.no_such_column }}" }\n',
+        encoding="utf-8",
+    )
+    result = batchwright(*args, cwd=workdir)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert expected in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_debug_shows_the_traceback(workdir: Path) -> None:
+    result = batchwright("--debug", "preview", "missing.csv", cwd=workdir)
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr
+
+
+@pytest.mark.browser
+def test_run_exits_0_when_every_row_completes_and_1_when_one_fails(
+    workdir: Path, site_url: str, site: object
+) -> None:
+    step_summary = workdir / "github-step-summary.md"
+    result = batchwright(
+        "run", "customers.csv", "--flow", "add_customer.yaml", "--base-url", site_url,
+        cwd=workdir, env={"GITHUB_STEP_SUMMARY": str(step_summary)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "8/8 completed" in result.stdout
+    assert "100.0%" in step_summary.read_text(encoding="utf-8")
+    found = BATCH_ID.search(result.stdout)
+    assert found
+    batch_id = found.group()
+    assert (workdir / "artifacts" / batch_id / "report.html").is_file()
+
+    listing = batchwright("list", cwd=workdir)
+    assert batch_id in listing.stdout
+    status = batchwright("status", batch_id, cwd=workdir)
+    assert status.returncode == 0
+    assert "100.0%" in status.stdout
+
+    (workdir / "one_bad.csv").write_text(
+        "name,email,plan,notes\nGood,g@example.com,pro,\nBad,no-at-sign,pro,\n", encoding="utf-8"
+    )
+    failed = batchwright(
+        "run", "one_bad.csv", "--flow", "add_customer.yaml", "--base-url", site_url,
+        "--quiet", cwd=workdir,
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "1 failed" in failed.stdout
+
+
+@pytest.mark.browser
+def test_json_progress_is_one_event_per_line(workdir: Path, site_url: str) -> None:
+    result = batchwright(
+        "run", "customers.csv", "--flow", "add_customer.yaml", "--base-url", site_url,
+        "--json", cwd=workdir,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert events[-1]["event"] == "finished"
+    assert events[-1]["counts"]["completed"] == 8
+    assert sum(1 for e in events if e.get("event") == "progress") == 8
+
+
+def write_slow_batch(workdir: Path, rows: int) -> None:
+    (workdir / "slow.csv").write_text("n\n" + "".join(f"{n}\n" for n in range(rows)))
+    (workdir / "slow.yaml").write_text(
+        'name: slow\nsteps:\n  - goto: "{{ base_url }}/slow?ms=400&n={{ row.n }}"\n'
+    )
+
+
+def start_run(workdir: Path, site_url: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "batch", "run", "slow.csv", "--flow", "slow.yaml",
+            "--base-url", site_url, "--concurrency", "1", "--progress", "lines",
+        ],
+        cwd=workdir, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def wait_for_batch_id(workdir: Path) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        listing = batchwright("list", cwd=workdir)
+        for line in listing.stdout.splitlines():
+            found = BATCH_ID.search(line)
+            if found and "slow" in line and "running" in line:
+                return found.group()
+        time.sleep(0.3)
+    raise AssertionError("the batch never started running")
+
+
+@pytest.mark.browser
+def test_ctrl_c_stops_with_130_and_resume_finishes_the_batch(workdir: Path, site_url: str) -> None:
+    write_slow_batch(workdir, rows=10)
+    process = start_run(workdir, site_url)
+    batch_id = wait_for_batch_id(workdir)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "stopping" in stderr
+
+    resumed = batchwright("resume", batch_id, "--base-url", site_url, "--quiet", cwd=workdir)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "10/10 completed" in resumed.stdout
+
+
+@pytest.mark.browser
+def test_cancel_from_another_process_winds_the_run_down(workdir: Path, site_url: str) -> None:
+    write_slow_batch(workdir, rows=20)
+    process = start_run(workdir, site_url)
+    batch_id = wait_for_batch_id(workdir)
+    cancelled = batchwright("cancel", batch_id, cwd=workdir)
+    assert cancelled.returncode == 0
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stdout + stderr
+    assert "cancelled" in stdout
+    assert f"batchwright resume {batch_id}" in stdout
+
+
+def test_review_lists_unknown_outcomes_and_settles_them(workdir: Path) -> None:
+    settings = load_settings(
+        {"base_dir": workdir, "artifacts_dir": workdir / "artifacts"}, read_env=False
+    )
+    engine = BatchEngine(RunContext(settings=settings))
+    manifest = engine.create_batch_jobs("customers.csv", "add_customer.yaml")
+    job_id = engine.store.job_ids(manifest.batch_id)[1]
+    token = engine.store.claim_job(job_id, "gone-host:1:x", lease_s=60)
+    assert token is not None
+    engine.store.transition(job_id, JobStatus.NEEDS_REVIEW, token=token, error_message="crashed")
+    engine.close()
+
+    listing = batchwright("review", manifest.batch_id, cwd=workdir)
+    assert listing.returncode == 0, listing.stderr
+    assert job_id in listing.stdout
+    assert "1 row(s) need review" in listing.stdout
+
+    wrong = batchwright("review", manifest.batch_id, "--mark", "failed", cwd=workdir)
+    assert wrong.returncode == 2
+
+    settled = batchwright("review", manifest.batch_id, "--mark", "pending", cwd=workdir)
+    assert settled.returncode == 0, settled.stderr
+    assert "1 row(s) marked pending" in settled.stdout
+    assert "no rows need review" in batchwright("review", manifest.batch_id, cwd=workdir).stdout
