@@ -65,9 +65,14 @@ def _secret_columns(flow: Flow, settings: BatchSettings, headers: Sequence[str])
     return sorted(set(flow.secrets) | settings.secrets)
 
 
-def _recorded_settings(settings: BatchSettings, secrets: list[str]) -> dict[str, object]:
-    """What a later resume, retry or report must know about how the batch was made."""
+def _recorded_settings(
+    settings: BatchSettings, secrets: list[str], flow: Flow
+) -> dict[str, object]:
+    """What a later resume, retry or report must know about how the batch was made;
+    the flow's hash lets every run (and every worker) refuse another flow."""
     recorded: dict[str, object] = {"secrets": secrets}
+    if flow.content_hash:
+        recorded["flow_hash"] = flow.content_hash
     if settings.base_url:
         recorded["base_url"] = settings.base_url
     return recorded
@@ -121,7 +126,7 @@ def create_batch(
         flow_ref=flow.source,
         flow_name=flow.name,
         created_at=now,
-        settings=_recorded_settings(settings, secrets),
+        settings=_recorded_settings(settings, secrets, flow),
     )
     store.create_batch(
         manifest,

@@ -8,9 +8,11 @@ row's values are data (``steps.run_flow`` then performs them on a page).
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeGuard
@@ -112,6 +114,9 @@ class Flow:
     directory: Path | None = None
     """The flow file's directory: ``upload`` paths must stay inside it."""
     description: str = ""
+    content_hash: str = ""
+    """``sha256:...`` of the files as loaded (``load_flow``); a batch records it so that a
+    runner can refuse to run another flow. Empty for a flow built in code."""
 
     @property
     def columns(self) -> frozenset[str]:
@@ -293,17 +298,36 @@ def _python_flow(python: PythonFlow, name: str, directory: Path | None) -> Flow:
     return Flow(name, python.source, None, None, (), (), (), True, (), python, directory)
 
 
+def _content_hash(flow_file: Path | None, python: PythonFlow | None) -> str:
+    """Hash of the flow file and, for a Python flow, of the file defining its function
+    (not of the modules that file imports)."""
+    files = [flow_file] if flow_file is not None else []
+    if python is not None:
+        try:
+            defined_in = inspect.getsourcefile(python.run)
+        except TypeError:  # a builtin or C function: no source file
+            defined_in = None
+        if defined_in is not None:
+            files.append(Path(defined_in))
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return f"sha256:{digest.hexdigest()}"
+
+
 def load_flow(ref: str | Path, *, base_dir: Path | None = None) -> Flow:
     """Load and validate a flow: a ``.yaml``/``.yml``/``.json`` file, a ``.py`` file or
     ``package.module:function``. Relative paths are resolved against ``base_dir`` (or
     the working directory). Raises ``FlowError`` listing every problem."""
     if isinstance(ref, str) and is_module_ref(ref):
-        return _python_flow(load_python_flow(ref), ref, None)
+        flow = _python_flow(load_python_flow(ref), ref, None)
+        return replace(flow, content_hash=_content_hash(None, flow.python))
     path = Path(ref).expanduser()
     path = (path if path.is_absolute() else (base_dir or Path.cwd()) / path).resolve()
     suffix = path.suffix.lower()
     if suffix == ".py":
-        return _python_flow(load_python_flow(path), path.stem, path.parent)
+        flow = _python_flow(load_python_flow(path), path.stem, path.parent)
+        return replace(flow, content_hash=_content_hash(None, flow.python))
     if suffix not in DECLARATIVE_SUFFIXES:
         raise ConfigurationError(
             f"cannot use {ref} as a flow: expected a .yaml, .yml, .json or .py file, "
@@ -312,7 +336,8 @@ def load_flow(ref: str | Path, *, base_dir: Path | None = None) -> Flow:
     if not path.is_file():
         raise ConfigurationError(f"flow file not found: {path} (check the path and spelling)")
     data, lines = read_flow_document(path)
-    return _parse_document(data, str(path), path.parent, lines)
+    flow = _parse_document(data, str(path), path.parent, lines)
+    return replace(flow, content_hash=_content_hash(path, flow.python))
 
 
 # --- columns and rendering ------------------------------------------------------
