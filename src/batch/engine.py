@@ -31,7 +31,8 @@ from runtime.browser import BrowserManager
 from runtime.flows.model import Flow, load_flow
 from runtime.outcome import ErrorCategory
 from runtime.run_context import RunContext
-from runtime.runners.local import CommitHook, LocalJobRunner
+from runtime.runners.base import CommitRecorder, RunnerFactory, attempt_settings
+from runtime.runners.local import LocalJobRunner
 from runtime.settings import BatchSettings
 
 __all__ = ["BatchEngine"]
@@ -41,6 +42,20 @@ def _secrets_of(manifest: BatchManifest) -> list[str]:
     """The secret columns recorded when the batch was created."""
     recorded = manifest.settings.get("secrets", [])
     return [str(column) for column in recorded]
+
+
+def _flow_hash_of(manifest: BatchManifest, flow: Flow) -> str:
+    """The hash the batch recorded for its flow; refuses to run a flow edited since.
+    Batches recorded without one (older, or a flow built in code) take the flow's own."""
+    recorded = str(manifest.settings.get("flow_hash") or "")
+    if recorded and flow.content_hash != recorded:
+        raise ConfigurationError(
+            f"flow {flow.source} changed since batch {manifest.batch_id} was created "
+            f"(content hash {flow.content_hash}, recorded {recorded}): its rows must all run "
+            f"the same flow. Restore the flow, or create a new batch with the edited one "
+            f"(--skip-completed skips the rows this batch already entered)."
+        )
+    return recorded or flow.content_hash
 
 
 def max_concurrency(settings: BatchSettings) -> int:
@@ -68,7 +83,13 @@ class BatchEngine:
         *,
         store: ManifestStore | None = None,
         sleep: Sleep = asyncio.sleep,
+        runner_factory: RunnerFactory | None = None,
     ) -> None:
+        """``runner_factory`` replaces the browser: each execution gets its runner from it
+        (``ScriptedRunner(...).bind`` in tests, a remote dispatcher later) instead of a
+        ``LocalJobRunner`` on a Chromium launched for the run. Its runners' lifetime is
+        the caller's; the batch's flow hash and attempt settings reach them in each spec.
+        """
         if run_context is None:
             run_context = RunContext.create(dict(config or {}))
         elif config:
@@ -77,6 +98,7 @@ class BatchEngine:
         self.context = run_context
         self.store = store or ManifestStore.for_settings(run_context.settings)
         self.sleep = sleep
+        self.runner_factory = runner_factory
         self._flows: dict[str, Flow] = {}
         self._execution: BatchExecution | None = None
 
@@ -148,27 +170,29 @@ class BatchEngine:
         policy: RetryPolicy,
         progress_callback: ProgressCallback | None,
     ) -> None:
-        """One execution: a browser, an optional adaptive limiter, the workers."""
+        """One execution: the runners (a browser, unless a factory was injected), an
+        optional adaptive limiter, the workers."""
         batch_id = manifest.batch_id
+        flow_hash = _flow_hash_of(manifest, flow)
         limiter = make_limiter(settings)
-        runners: list[LocalJobRunner] = []
-
-        async with BrowserManager(settings) as browser, limiter or contextlib.nullcontext():
-
-            def runner(on_commit: CommitHook) -> LocalJobRunner:
-                made = LocalJobRunner(
-                    flow, settings, browser, self.batch_dir(batch_id), on_commit=on_commit
-                )
-                runners.append(made)
-                return made
-
-            options = self._execution_options(settings, flow, manifest)
+        options = replace(
+            self._execution_options(settings, flow, manifest),
+            limiter=limiter,
+            flow_hash=flow_hash,
+            runtime_settings=attempt_settings(settings),
+        )
+        async with contextlib.AsyncExitStack() as stack:
+            factory = self.runner_factory or await self._local_runners(
+                stack, flow, settings, batch_id
+            )
+            if limiter is not None:
+                await stack.enter_async_context(limiter)
             self._execution = BatchExecution(
                 self.store,
                 batch_id,
-                runner,
+                factory,
                 policy,
-                replace(options, limiter=limiter),
+                options,
                 sleep=self.sleep,
                 progress=progress_callback,
             )
@@ -176,14 +200,28 @@ class BatchEngine:
                 await self._execution.run()
             finally:
                 self._execution = None
-                for made in runners:
-                    await made.close()
         chosen = (
             f"auto (start {limiter.history[0][1]}, peak {limiter.peak}, final {limiter.limit})"
             if limiter
             else str(options.concurrency)
         )
         self.store.record_run_settings(batch_id, {"concurrency": chosen})
+
+    async def _local_runners(
+        self, stack: contextlib.AsyncExitStack, flow: Flow, settings: BatchSettings, batch_id: str
+    ) -> RunnerFactory:
+        """A factory of ``LocalJobRunner``s on a browser launched now; ``stack`` closes
+        the runners, then the browser."""
+        browser = await stack.enter_async_context(BrowserManager(settings))
+
+        def local(recorder: CommitRecorder) -> LocalJobRunner:
+            made = LocalJobRunner(
+                flow, settings, browser, self.batch_dir(batch_id), recorder=recorder
+            )
+            stack.push_async_callback(made.close)
+            return made
+
+        return local
 
     async def resume_batch(
         self, batch_id: str, progress_callback: ProgressCallback | None = None

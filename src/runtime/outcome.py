@@ -1,7 +1,8 @@
 """What the runtime is given (``JobSpec``) and what it returns (``AttemptOutcome``).
 
 These frozen values are the whole contract between the batch side and the
-browser side: a distributed worker needs nothing else.
+browser side: a distributed worker needs nothing else. ``runtime.codec`` carries
+them as versioned JSON.
 """
 
 from __future__ import annotations
@@ -9,8 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 
-__all__ = ["Artifact", "AttemptOutcome", "ErrorCategory", "JobSpec"]
+__all__ = ["Artifact", "AttemptOutcome", "ErrorCategory", "JobSpec", "SettingValue"]
+
+SettingValue = str | int | float | bool | None | tuple[str, ...]
+"""One runtime setting as a spec carries it: a JSON scalar, or a list of names."""
 
 
 class ErrorCategory(StrEnum):
@@ -36,6 +41,12 @@ class JobSpec:
     """1 for the first try of this job, 2 for its first retry, ..."""
     verify: bool = False
     """Run the flow's ``verify:`` steps instead: they pass when the record already exists."""
+    flow_hash: str = ""
+    """Content hash of the flow the batch was created with (``Flow.content_hash``): a
+    runner holding another flow refuses the attempt. Empty: not checked."""
+    settings: Mapping[str, SettingValue] = field(default_factory=lambda: MappingProxyType({}))
+    """The runtime settings the attempt runs with (``runners.base.attempt_settings``):
+    built once per batch and shared, read-only, by all its specs."""
 
 
 @dataclass(frozen=True, slots=True)

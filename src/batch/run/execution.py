@@ -4,6 +4,10 @@ retry what the policy allows, and record every attempt durably.
 Stopping: ``stop()`` (first Ctrl-C, or ``batchwright cancel`` from another
 process) stops scheduling and lets running jobs finish; ``abort()`` (second
 Ctrl-C) cancels running jobs too. Either way the batch stays resumable.
+
+Attempts run behind the seam of ``runtime.runners.base``: any ``JobRunner`` (local,
+remote, the scripted fake of the tests), with commit marks recorded in the store by
+``StoreCommitRecorder``.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Protocol
 
 import psutil
@@ -28,13 +33,14 @@ from batch.run.progress import ProgressCallback, ProgressTracker
 from batch.run.retry import RetryPolicy, Sleep
 from batch.run.throttle import CircuitBreaker, RateLimiter
 from batch.store import ManifestStore
-from runtime.outcome import AttemptOutcome, ErrorCategory, JobSpec
-from runtime.runners.local import CommitHook, JobRunner
+from runtime.outcome import AttemptOutcome, ErrorCategory, JobSpec, SettingValue
+from runtime.runners.base import RunnerFactory
 
 __all__ = [
     "BatchExecution",
     "ConcurrencyLimiter",
     "ExecutionOptions",
+    "StoreCommitRecorder",
     "new_owner_id",
     "owner_is_dead",
 ]
@@ -93,6 +99,39 @@ class ExecutionOptions:
     """Columns whose values are masked in everything recorded about a job."""
     verify: bool = False
     """The flow has ``verify:`` steps: settle unknown outcomes by checking the target."""
+    flow_hash: str = ""
+    """The content hash of the batch's flow, sent with every spec (empty: unchecked)."""
+    runtime_settings: Mapping[str, SettingValue] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    """The attempt settings sent with every spec (``runners.base.attempt_settings``)."""
+
+
+class StoreCommitRecorder:
+    """The ``CommitRecorder`` of this process's executions: the mark is a committed
+    store transaction, fenced by the attempt token of the job's claim (a stale attempt
+    is refused with ``StoreError``, so it cannot pass its point of no return).
+
+    Idempotent flows are safe to repeat, so for them there is nothing to record.
+    """
+
+    def __init__(self, store: ManifestStore, *, idempotent: bool) -> None:
+        self.store = store
+        self.idempotent = idempotent
+        self._tokens: dict[str, str] = {}
+        self._marked: set[str] = set()
+
+    def claimed(self, job_id: str, token: str) -> None:
+        """This process now runs ``job_id`` under ``token``."""
+        self._tokens[job_id] = token
+
+    def released(self, job_id: str) -> None:
+        self._tokens.pop(job_id, None)
+
+    async def mark_committed(self, spec: JobSpec) -> None:
+        if self.idempotent:
+            return
+        self.store.mark_reached_commit(spec.job_id, self._tokens[spec.job_id])
 
 
 class BatchExecution:
@@ -102,7 +141,7 @@ class BatchExecution:
         self,
         store: ManifestStore,
         batch_id: str,
-        runner: Callable[[CommitHook], JobRunner],
+        runner: RunnerFactory,
         policy: RetryPolicy,
         options: ExecutionOptions,
         *,
@@ -112,13 +151,13 @@ class BatchExecution:
     ) -> None:
         self.store = store
         self.batch_id = batch_id
-        self.runner = runner(self.on_commit)
+        self.commits = StoreCommitRecorder(store, idempotent=options.idempotent)
+        self.runner = runner(self.commits)
         self.policy = policy
         self.options = options
         self.owner = owner or new_owner_id()
         self.sleep = sleep
         self.progress = progress
-        self.tokens: dict[str, str] = {}
         self._stopping = asyncio.Event()
         self._cancelled_by_request = False
         self._workers: list[asyncio.Task[None]] = []
@@ -134,13 +173,18 @@ class BatchExecution:
         for worker in self._workers:
             worker.cancel()
 
-    async def on_commit(self, spec: JobSpec) -> None:
-        """Durably record that the job reached its point of no return, before it acts.
-
-        Idempotent flows are safe to repeat, so for them there is nothing to guard.
-        """
-        if not self.options.idempotent:
-            self.store.mark_reached_commit(spec.job_id, self.tokens[spec.job_id])
+    def _spec(self, job: BatchJob, attempt: int, *, verify: bool = False) -> JobSpec:
+        """What a runner gets for one attempt of ``job`` (0 for a verify run)."""
+        return JobSpec(
+            job.job_id,
+            job.batch_id,
+            job.row_index,
+            job.row_data,
+            attempt,
+            verify=verify,
+            flow_hash=self.options.flow_hash,
+            settings=self.options.runtime_settings,
+        )
 
     def recover_interrupted(self) -> None:
         """Jobs left running by a crashed engine: re-run them, or hold them for review."""
@@ -158,8 +202,7 @@ class BatchExecution:
         means the row was entered (completed); a business failure means it was not
         (pending, entered by this run); anything else leaves it for a person."""
         for job in self.store.iter_jobs(self.batch_id, [JobStatus.NEEDS_REVIEW]):
-            spec = JobSpec(job.job_id, job.batch_id, job.row_index, job.row_data, 0, verify=True)
-            outcome = await self.runner.run(spec)
+            outcome = await self.runner.run(self._spec(job, 0, verify=True))
             if outcome.ok:
                 status, message = JobStatus.COMPLETED, "verified: the record exists"
             elif outcome.category is ErrorCategory.BUSINESS:
@@ -243,7 +286,7 @@ class BatchExecution:
         token = self.store.claim_job(job_id, self.owner, self.options.lease_s)
         if token is None:
             return  # another engine took it, or it was settled meanwhile
-        self.tokens[job_id] = token
+        self.commits.claimed(job_id, token)
         tracker.job_started()
         job = self.store.get_job(job_id)
         try:
@@ -253,7 +296,7 @@ class BatchExecution:
             tracker.job_finished(job_id, status)
             raise
         finally:
-            del self.tokens[job_id]
+            self.commits.released(job_id)
         tracker.job_finished(job_id, status, flaky=flaky)
 
     async def _run_job(self, job: BatchJob, token: str) -> tuple[JobStatus, bool]:
@@ -265,8 +308,7 @@ class BatchExecution:
         async def attempt() -> AttemptOutcome:
             number = earlier + len(records) + 1
             started_at = datetime.now(UTC)
-            spec = JobSpec(job.job_id, job.batch_id, job.row_index, job.row_data, number)
-            outcome = _masked(await self.runner.run(spec), secret_values)
+            outcome = _masked(await self.runner.run(self._spec(job, number)), secret_values)
             records.append(_record(number, started_at, outcome))
             self._observe(outcome)
             if self.policy.will_retry(outcome, len(records)):

@@ -1,10 +1,9 @@
 """Running one attempt of one row in a browser context (see ``runtime.browser.context_pool``).
 
-``JobRunner`` is the seam between the batch side and the browser side: one
-method, ``run(spec) -> AttemptOutcome``. ``LocalJobRunner`` runs the attempt in
-this process on a shared browser; a distributed runner would send the same spec
-to a worker. Nothing here raises for a failed row: every failure becomes an
-outcome with an error category.
+``LocalJobRunner`` implements the seam of ``runners.base`` in this process, on a
+shared browser; a worker host would run the specs it receives with one of its own.
+Nothing here raises for a failed row: every failure becomes an outcome with an
+error category.
 """
 
 from __future__ import annotations
@@ -12,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Protocol
 
 from playwright.async_api import Page
 
@@ -25,24 +22,16 @@ from runtime.evidence.artifacts import AttemptArtifacts, job_dir_name
 from runtime.flows.context import FlowContext
 from runtime.flows.model import Flow
 from runtime.flows.steps import run_flow
-from runtime.outcome import Artifact, AttemptOutcome, JobSpec
+from runtime.outcome import Artifact, AttemptOutcome, ErrorCategory, JobSpec
+from runtime.runners.base import CommitRecorder
 from runtime.settings import BatchSettings
 
-__all__ = ["CommitHook", "JobRunner", "LocalJobRunner"]
-
-CommitHook = Callable[[JobSpec], Awaitable[None]]
-"""Called before a flow's point of no return; must durably record it before returning."""
+__all__ = ["LocalJobRunner"]
 
 logger = logging.getLogger("batchwright.executor")
 
 BROWSER_GRACE_S = 60.0
 """Time beyond the job timeout for setting up, capturing evidence and closing."""
-
-
-class JobRunner(Protocol):
-    async def run(self, spec: JobSpec) -> AttemptOutcome:
-        """Run one attempt and describe what happened; never raise for a failed row."""
-        ...
 
 
 class LocalJobRunner:
@@ -56,13 +45,13 @@ class LocalJobRunner:
         browser: BrowserManager,
         batch_dir: Path,
         *,
-        on_commit: CommitHook | None = None,
+        recorder: CommitRecorder | None = None,
     ) -> None:
         self.flow = flow
         self.settings = settings
         self.browser = browser
         self.batch_dir = batch_dir
-        self.on_commit = on_commit
+        self.recorder = recorder
         self.base_url = settings.base_url or flow.base_url
         self.job_timeout_s = flow.timeout_s or settings.job_timeout_s
         self.sessions = ContextPool(browser, settings.isolation, settings.recycle_context_every)
@@ -71,6 +60,15 @@ class LocalJobRunner:
 
     async def run(self, spec: JobSpec) -> AttemptOutcome:
         started = time.monotonic()
+        if spec.flow_hash and spec.flow_hash != self.flow.content_hash:
+            return AttemptOutcome(
+                ok=False,
+                duration_s=time.monotonic() - started,
+                category=ErrorCategory.CONFIGURATION,
+                message=f"flow {self.flow.source} is not the flow of batch {spec.batch_id}: "
+                f"its content hash is {self.flow.content_hash or 'unknown'}, the batch's "
+                f"{spec.flow_hash}",
+            )
         artifacts = AttemptArtifacts(
             self.batch_dir, job_dir_name(spec.row_index, spec.job_id), spec.attempt
         )
@@ -150,8 +148,8 @@ class LocalJobRunner:
             return await artifacts.screenshot(page, name)
 
         async def commit() -> None:
-            if self.on_commit is not None:
-                await self.on_commit(spec)
+            if self.recorder is not None:
+                await self.recorder.mark_committed(spec)
 
         return FlowContext(
             job_id=spec.job_id,

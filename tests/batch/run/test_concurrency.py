@@ -26,7 +26,8 @@ from batch.run.retry import RetryPolicy
 from batch.store import ManifestStore
 from runtime.browser import BrowserManager
 from runtime.flows.model import load_flow
-from runtime.runners.local import CommitHook, LocalJobRunner
+from runtime.runners.base import CommitRecorder
+from runtime.runners.local import LocalJobRunner
 
 CALM = Sample(cpu_percent=30.0, available_mb=4000.0, tree_rss_mb=800.0, loop_lag_s=0.001)
 LIMITS = Thresholds(max_tree_mb=2000.0)
@@ -124,8 +125,8 @@ async def test_a_real_batch_runs_under_the_adaptive_limiter(
             ) as limiter,
         ):
 
-            def runner(on_commit: CommitHook) -> LocalJobRunner:
-                return LocalJobRunner(flow, settings, browser, tmp_path / "b", on_commit=on_commit)
+            def runner(recorder: CommitRecorder) -> LocalJobRunner:
+                return LocalJobRunner(flow, settings, browser, tmp_path / "b", recorder=recorder)
 
             execution = BatchExecution(
                 store,
