@@ -26,6 +26,7 @@ from types import MappingProxyType
 from typing import Protocol
 
 import psutil
+from tenacity import retry_if_result
 
 from batch.models import AttemptRecord, BatchJob, BatchStatus, JobStatus
 from batch.reports.summary import mask_secrets
@@ -127,11 +128,18 @@ class StoreCommitRecorder:
 
     def released(self, job_id: str) -> None:
         self._tokens.pop(job_id, None)
+        self._marked.discard(job_id)
+
+    def passed_commit(self, job_id: str) -> bool:
+        """The job passed its commit mark since this process claimed it (only recorded,
+        and so only ever true, for flows that are not idempotent)."""
+        return job_id in self._marked
 
     async def mark_committed(self, spec: JobSpec) -> None:
         if self.idempotent:
             return
         self.store.mark_reached_commit(spec.job_id, self._tokens[spec.job_id])
+        self._marked.add(spec.job_id)
 
 
 class BatchExecution:
@@ -305,22 +313,30 @@ class BatchExecution:
         secret_values = [job.row_data.get(column, "") for column in self.options.secrets]
         records: list[AttemptRecord] = []
 
+        def repeatable(_outcome: AttemptOutcome) -> bool:
+            """Never again once past an unsafe commit mark: the submit may have landed."""
+            return not self.commits.passed_commit(job.job_id)
+
         async def attempt() -> AttemptOutcome:
             number = earlier + len(records) + 1
             started_at = datetime.now(UTC)
             outcome = _masked(await self.runner.run(self._spec(job, number)), secret_values)
             records.append(_record(number, started_at, outcome))
             self._observe(outcome)
-            if self.policy.will_retry(outcome, len(records)):
+            if self.policy.will_retry(outcome, len(records)) and repeatable(outcome):
                 self.store.record_attempt(job.job_id, records[-1], token)
                 logger.info("job %s attempt %d: %s (retrying)", job.job_id, number, outcome.message)
             return outcome
 
-        outcome: AttemptOutcome = await self.policy.retrying(self.sleep)(attempt)
-        status = self._status_after(outcome)
+        retrying = self.policy.retrying(self.sleep)
+        retrying = retrying.copy(retry=retrying.retry & retry_if_result(repeatable))
+        outcome: AttemptOutcome = await retrying(attempt)
+        status = self._status_after(outcome, past_commit=not repeatable(outcome))
         message = outcome.message
         if status is JobStatus.PENDING:
             message = f"circuit breaker open, re-queued: {message}"
+        elif status is JobStatus.NEEDS_REVIEW:
+            message = f"failed after its commit step, outcome unknown: {message}"
         self.store.finish_job(
             job.job_id,
             token,
@@ -342,11 +358,15 @@ class BatchExecution:
             )  # fmt: skip
             self.stop()
 
-    def _status_after(self, outcome: AttemptOutcome) -> JobStatus:
-        """Completed or failed; a transient failure while the breaker is open is re-queued,
-        since it says more about the target than about the row."""
+    def _status_after(self, outcome: AttemptOutcome, *, past_commit: bool) -> JobStatus:
+        """Completed or failed. A failure past an unsafe commit mark needs review, unless
+        it is the app's own answer (business): nobody knows whether the submit landed.
+        A transient failure while the breaker is open is re-queued, since it says more
+        about the target than about the row."""
         if outcome.ok:
             return JobStatus.COMPLETED
+        if past_commit and outcome.category is not ErrorCategory.BUSINESS:
+            return JobStatus.NEEDS_REVIEW
         if self.breaker.open and outcome.category in (
             ErrorCategory.TRANSIENT,
             ErrorCategory.RATE_LIMIT,

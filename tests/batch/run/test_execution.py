@@ -318,6 +318,46 @@ async def test_a_job_aborted_after_its_commit_mark_needs_review_unless_idempoten
     assert store.get_job(job_id).status is expected
 
 
+@pytest.mark.parametrize(
+    ("step", "idempotent", "expected", "attempts"),
+    [
+        (fail(TRANSIENT, commits=True), False, JobStatus.NEEDS_REVIEW, 1),
+        (fail(ErrorCategory.UNKNOWN, commits=True), False, JobStatus.NEEDS_REVIEW, 1),
+        (fail(BUSINESS, commits=True), False, JobStatus.FAILED, 1),  # the app said no
+        (fail(TRANSIENT, commits=True), True, JobStatus.FAILED, 3),  # safe to repeat
+    ],
+)
+async def test_a_failure_after_an_unsafe_commit_mark_is_never_retried(
+    store: ManifestStore,
+    settings: Any,
+    tmp_path: Path,
+    *,
+    step: Any,
+    idempotent: bool,
+    expected: JobStatus,
+    attempts: int,
+) -> None:
+    batch_id = new_batch(store, settings, tmp_path, 1, idempotent=idempotent)
+    runner = ScriptedRunner(default=[step])
+    await execution(store, batch_id, runner, idempotent=idempotent).run()
+    (job,) = store.iter_jobs(batch_id)
+    assert job.status is expected
+    assert len(runner.specs) == len(job.attempts) == attempts
+    if expected is JobStatus.NEEDS_REVIEW:
+        assert job.error_message.startswith("failed after its commit step, outcome unknown")
+
+
+async def test_an_open_breaker_does_not_requeue_a_row_past_an_unsafe_commit_mark(
+    store: ManifestStore, settings: Any, tmp_path: Path
+) -> None:
+    batch_id = new_batch(store, settings, tmp_path, 2, idempotent=False)
+    runner = ScriptedRunner({0: [fail(TRANSIENT, commits=True)]})
+    run = execution(store, batch_id, runner, idempotent=False, circuit_breaker=1, concurrency=1)
+    assert await run.run() is BatchStatus.INTERRUPTED
+    assert statuses(store, batch_id) == {"0": JobStatus.NEEDS_REVIEW, "1": JobStatus.PENDING}
+    assert len(runner.specs) == 1
+
+
 async def test_a_row_interrupted_past_its_commit_is_never_rerun_until_reviewed(
     make_engine: Callable[..., BatchEngine], tmp_path: Path
 ) -> None:
