@@ -197,51 +197,6 @@ async def test_cancel_then_resume_finishes_the_rest_exactly_once(
     assert summary.success_rate == 1.0
 
 
-async def test_cancel_requested_by_another_engine_winds_down(
-    make_engine: Callable[..., BatchEngine], tmp_path: Path
-) -> None:
-    csv_path = write(tmp_path / "rows.csv", "n,ms\n" + "".join(f"{n},300\n" for n in range(10)))
-    flow = write(
-        tmp_path / "flow.yaml",
-        'name: slow\nsteps:\n  - goto: "{{ base_url }}/slow?ms={{ row.ms }}"\n',
-    )
-    engine = make_engine(concurrency=1)
-    other = make_engine()
-    manifest = engine.create_batch_jobs(csv_path, flow)
-
-    def cancel_from_elsewhere(event: ProgressEvent) -> None:
-        if event.done == 2:
-            other.cancel_batch(manifest.batch_id)
-
-    await engine.execute_batch_jobs(manifest.batch_id, cancel_from_elsewhere)
-    counts = engine.store.get_manifest(manifest.batch_id)
-    assert counts.status is BatchStatus.INTERRUPTED
-    assert counts.count(JobStatus.CANCELLED) > 0
-    assert counts.completed + counts.count(JobStatus.CANCELLED) == 10
-
-    await engine.resume_batch(manifest.batch_id)
-    assert engine.store.get_manifest(manifest.batch_id).completed == 10
-
-
-async def test_retry_reruns_only_the_failed_rows(
-    make_engine: Callable[..., BatchEngine], tmp_path: Path, site: Any
-) -> None:
-    csv_path = write(tmp_path / "rows.csv", "id\ngood\nbad\n")
-    flow = url_flow(tmp_path, "/flaky/{{ row.id }}?fail={{ 99 if row.id == 'bad' else 0 }}")
-    engine = make_engine(max_retries=0)
-    summary = await engine.start_batch(csv_path, flow)
-    assert summary.counts["failed"] == 1
-    hits_before = dict(site.state.hits)
-
-    with site.state.lock:
-        site.state.hits["flaky:bad"] = 1000  # the endpoint now succeeds for "bad"
-    summary = await engine.retry_batch_jobs(summary.batch_id)
-    jobs = {j.row_data["id"]: j for j in engine.store.iter_jobs(summary.batch_id)}
-    assert jobs["bad"].status is JobStatus.COMPLETED
-    assert [a.number for a in jobs["bad"].attempts] == [1, 2]
-    assert site.state.hits["flaky:good"] == hits_before["flaky:good"], "completed rows stay done"
-
-
 async def test_python_flow_extracts_values_and_business_failures(
     make_engine: Callable[..., BatchEngine], tmp_path: Path
 ) -> None:

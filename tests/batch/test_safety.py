@@ -1,6 +1,7 @@
-"""Data-entry safety in the engine: keys, duplicates, skip-completed, needs_review and
-review, the circuit breaker, rate limiting and delays, secret masking. Real Chromium,
-the local site and a real SQLite store."""
+"""Data-entry safety in the engine: keys, duplicates, skip-completed, verify, secret
+masking. Real Chromium, the local site and a real SQLite store. The policies that need
+only outcomes (needs_review and review, the circuit breaker, rate and delay) run
+through the scripted runner in tests/batch/run/test_execution.py."""
 
 from __future__ import annotations
 
@@ -14,11 +15,8 @@ from paths import REPO
 
 from batch.engine import BatchEngine
 from batch.exceptions import FileProcessingError
-from batch.models import BatchStatus, JobStatus
-from batch.run.execution import BatchExecution, ExecutionOptions
-from batch.run.retry import RetryPolicy
+from batch.models import JobStatus
 from runtime.outcome import ErrorCategory
-from runtime.run_context import RunContext
 
 pytestmark = pytest.mark.browser
 
@@ -105,73 +103,6 @@ def interrupt_after_commit(engine: BatchEngine, batch_id: str, row_index: int) -
     return job_id
 
 
-async def test_interrupted_row_past_its_commit_waits_for_review_and_is_never_rerun(
-    make_engine: Callable[..., BatchEngine], tmp_path: Path, site: Any
-) -> None:
-    csv_path = people(tmp_path, "A,a@example.com,pro,", "B,b@example.com,pro,")
-    engine = make_engine()
-    manifest = engine.create_batch_jobs(csv_path, form_flow(tmp_path))
-    unknown = interrupt_after_commit(engine, manifest.batch_id, 0)
-
-    summary = await engine.execute_batch_jobs(manifest.batch_id)
-    assert engine.store.get_job(unknown).status is JobStatus.NEEDS_REVIEW
-    assert [c["email"] for c in site.state.customers] == ["b@example.com"]
-    assert summary.has_failures, "unknown outcomes are not a success"
-    assert [j.job_id for j in engine.jobs_needing_review(manifest.batch_id)] == [unknown]
-
-    assert engine.settle_review(manifest.batch_id, JobStatus.PENDING) == 1
-    await engine.resume_batch(manifest.batch_id)
-    assert engine.store.get_job(unknown).status is JobStatus.COMPLETED
-    assert sorted(c["email"] for c in site.state.customers) == ["a@example.com", "b@example.com"]
-
-
-async def test_interrupted_row_of_an_idempotent_flow_is_simply_rerun(
-    make_engine: Callable[..., BatchEngine], tmp_path: Path
-) -> None:
-    idempotent = WITHOUT_VERIFY.replace("idempotent: false", "idempotent: true")
-    flow = write(tmp_path / "idem.yaml", idempotent)
-    engine = make_engine()
-    manifest = engine.create_batch_jobs(people(tmp_path, "A,a@example.com,pro,"), flow)
-    job_id = engine.store.job_ids(manifest.batch_id)[0]
-    assert engine.store.claim_job(job_id, f"{os.uname().nodename}:999999999:x", 3600)
-    await engine.execute_batch_jobs(manifest.batch_id)
-    assert engine.store.get_job(job_id).status is JobStatus.COMPLETED
-
-
-async def test_circuit_breaker_stops_a_batch_whose_target_is_down(
-    make_engine: Callable[..., BatchEngine], tmp_path: Path
-) -> None:
-    csv_path = write(tmp_path / "rows.csv", "n\n" + "".join(f"{n}\n" for n in range(12)))
-    flow = write(
-        tmp_path / "down.yaml", 'name: down\nsteps:\n  - goto: "{{ base_url }}/always500"\n'
-    )
-    engine = make_engine(circuit_breaker=3, max_retries=0, concurrency=1)
-    summary = await engine.start_batch(csv_path, flow)
-    manifest = engine.store.get_manifest(summary.batch_id)
-    assert manifest.status is BatchStatus.INTERRUPTED
-    assert manifest.failed == 2, "failures before the breaker opened stay failed"
-    assert manifest.count(JobStatus.PENDING) == 10, "the rest wait for resume"
-
-
-async def test_rate_and_delay_space_out_the_jobs(
-    make_settings: Any, site_url: str, tmp_path: Path
-) -> None:
-    sleeps: list[float] = []
-
-    async def record(seconds: float) -> None:
-        sleeps.append(seconds)
-
-    csv_path = write(tmp_path / "rows.csv", "n\n1\n2\n3\n")
-    flow = write(tmp_path / "f.yaml", 'name: f\nsteps:\n  - goto: "{{ base_url }}/"\n')
-    settings = make_settings(base_url=site_url, rate="1/s", delay_s=0.25, concurrency=1)
-    engine = BatchEngine(RunContext(settings=settings), sleep=record)
-    summary = await engine.start_batch(csv_path, flow)
-    engine.close()
-    assert summary.counts["completed"] == 3
-    assert sleeps.count(0.25) == 3, "each worker pauses after each job"
-    assert [s for s in sleeps if s != 0.25], "the token bucket made later starts wait"
-
-
 async def test_secret_values_are_masked_in_messages_and_reports(
     make_engine: Callable[..., BatchEngine], tmp_path: Path
 ) -> None:
@@ -209,31 +140,3 @@ async def test_verify_steps_settle_unknown_outcomes_without_entering_twice(
     assert engine.store.get_job(not_entered).status is JobStatus.COMPLETED
     emails = sorted(c["email"] for c in site.state.customers)
     assert emails == ["a@example.com", "b@example.com"], "each entered exactly once"
-
-
-class ExplodingRunner:
-    """A runner with a bug: it raises instead of returning an outcome."""
-
-    async def run(self, _spec: object) -> object:
-        raise RuntimeError("bug in a runner")
-
-
-async def test_a_crashing_worker_surfaces_and_leaves_its_row_resumable(
-    make_engine: Callable[..., BatchEngine], tmp_path: Path
-) -> None:
-    engine = make_engine()
-    manifest = engine.create_batch_jobs(
-        people(tmp_path, "A,a@example.com,pro,"), form_flow(tmp_path)
-    )
-    execution = BatchExecution(
-        engine.store,
-        manifest.batch_id,
-        lambda _hook: ExplodingRunner(),
-        RetryPolicy(),
-        ExecutionOptions(concurrency=1),
-    )
-    with pytest.raises(RuntimeError, match="bug in a runner"):
-        await execution.run()
-    after = engine.store.get_manifest(manifest.batch_id)
-    assert after.count(JobStatus.PENDING) == 1, "the row is not lost: resume runs it"
-    assert after.status is BatchStatus.INTERRUPTED
