@@ -26,13 +26,13 @@ from batch.run.execution import BatchExecution, ExecutionOptions
 from batch.run.progress import ProgressCallback
 from batch.run.retry import RetryPolicy, Sleep
 from batch.run.throttle import RateLimiter
+from batch.settings import BatchSettings, load_settings, settings_over
 from batch.store import ManifestStore
 from runtime.browser import BrowserManager
 from runtime.flows.model import Flow, load_flow
 from runtime.outcome import ErrorCategory
 from runtime.run_context import RunContext
 from runtime.runners.local import CommitHook, LocalJobRunner
-from runtime.settings import BatchSettings
 
 __all__ = ["BatchEngine"]
 
@@ -69,20 +69,27 @@ class BatchEngine:
         store: ManifestStore | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
+        """``config`` sets any ``BatchSettings`` option over the run context's settings.
+        A context holding runtime settings only (``RunContext()``) is completed with the
+        batch options of the environment (``BATCH_*``) and ``.env``."""
         if run_context is None:
-            run_context = RunContext.create(dict(config or {}))
-        elif config:
-            settings = run_context.settings.with_overrides(**config)
-            run_context = RunContext(settings, run_context.run_id, run_context.logger)
-        self.context = run_context
-        self.store = store or ManifestStore.for_settings(run_context.settings)
+            settings = load_settings(config)
+            context = RunContext(settings=settings)
+        else:
+            settings = settings_over(run_context.settings, config)
+            context = replace(run_context, settings=settings)
+        if run_context is None or (config or {}).get("log_level"):
+            context.logger.setLevel(settings.log_level)
+        self.context = context
+        self._settings = settings
+        self.store = store or ManifestStore.for_settings(settings)
         self.sleep = sleep
         self._flows: dict[str, Flow] = {}
         self._execution: BatchExecution | None = None
 
     @property
     def settings(self) -> BatchSettings:
-        return self.context.settings
+        return self._settings
 
     def batch_dir(self, batch_id: str) -> Path:
         return self.settings.artifacts_dir / batch_id

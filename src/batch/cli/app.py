@@ -30,7 +30,6 @@ from batch.reports import write_github_step_summary
 from batch.reports.summary import BatchSummary
 from runtime.flows.model import load_flow
 from runtime.outcome import ErrorCategory
-from runtime.run_context import RunContext
 
 __all__ = ["app", "main"]
 
@@ -73,7 +72,7 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 
 def engine(**config: Any) -> BatchEngine:
-    return BatchEngine(RunContext.create({**State.config, **config}))
+    return BatchEngine(config={**State.config, **config})
 
 
 @app.callback()

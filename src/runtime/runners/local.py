@@ -26,7 +26,7 @@ from runtime.flows.context import FlowContext
 from runtime.flows.model import Flow
 from runtime.flows.steps import run_flow
 from runtime.outcome import Artifact, AttemptOutcome, JobSpec
-from runtime.settings import BatchSettings
+from runtime.settings import RuntimeSettings
 
 __all__ = ["CommitHook", "JobRunner", "LocalJobRunner"]
 
@@ -52,7 +52,7 @@ class LocalJobRunner:
     def __init__(
         self,
         flow: Flow,
-        settings: BatchSettings,
+        settings: RuntimeSettings,
         browser: BrowserManager,
         batch_dir: Path,
         *,
