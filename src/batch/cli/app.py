@@ -12,7 +12,7 @@ import functools
 import logging
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -147,7 +147,7 @@ def _exec_config(
 
 def _run_with_signals(
     batch_engine: BatchEngine,
-    work: Callable[[Callable[[Any], None]], Coroutine[Any, Any, BatchSummary]],
+    work: Callable[[Callable[[Any], None]], Awaitable[BatchSummary]],
     progress_mode: str,
 ) -> BatchSummary:
     """Run ``work`` with first Ctrl-C = stop scheduling, second = cancel running jobs."""
