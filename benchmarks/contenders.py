@@ -21,8 +21,8 @@ from playwright.sync_api import Page as SyncPage
 from playwright.sync_api import expect as sync_expect
 from playwright.sync_api import sync_playwright
 
+from batch.settings import load_settings
 from runtime.browser import find_chromium, launch_args
-from runtime.settings import load_settings
 
 __all__ = ["main"]
 

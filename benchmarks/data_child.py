@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from batch.engine import BatchEngine
+from batch.settings import load_settings
 from runtime.run_context import RunContext
-from runtime.settings import load_settings
 
 __all__ = ["main"]
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from batch.engine import BatchEngine
 from batch.models import JobStatus
+from batch.settings import load_settings
 from runtime.run_context import RunContext
-from runtime.settings import load_settings
 
 __all__ = ["run_batch"]
 

@@ -13,9 +13,9 @@ import psutil
 
 from batch.engine import BatchEngine
 from batch.models import ProgressEvent
+from batch.settings import load_settings
 from runtime.browser import tree_rss_bytes
 from runtime.run_context import RunContext
-from runtime.settings import load_settings
 
 __all__ = ["main"]
 

@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from batch.settings import load_settings
 from benchmarks.measure import Result, median, percentile, run_measured
 from benchmarks.site import serve_site, write_rows
 from runtime.browser import find_chromium, launch_args
-from runtime.settings import load_settings
 
 __all__ = ["Contender", "contenders", "run_throughput"]
 

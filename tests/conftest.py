@@ -16,9 +16,9 @@ import pytest
 import site_routes
 
 from batch.engine import BatchEngine
+from batch.settings import BatchSettings, load_settings
 from runtime.browser import BrowserManager
 from runtime.run_context import RunContext
-from runtime.settings import BatchSettings, load_settings
 
 
 @pytest.fixture(scope="session")

@@ -1,1 +1,63 @@
-"""batchwright's batch domain: CSV in, manifest, jobs, engine, reports, CLI."""
+"""batchwright's batch domain: CSV in, manifest, jobs, engine, reports, CLI.
+
+The public API, as ``spec/batch-module-readme.md`` documents it::
+
+    from batch import BatchEngine, start_batch
+    from runtime.run_context import RunContext
+
+    engine = BatchEngine(RunContext(), config={"flow": "flow.yaml"})
+    manifest = engine.create_batch_jobs("customers.csv")
+    result = await engine.execute_batch_jobs(manifest.batch_id)
+"""
+
+from batch.engine import BatchEngine, start_batch
+from batch.exceptions import (
+    BatchEngineError,
+    BatchNotFoundError,
+    BrowserNotFoundError,
+    BusinessError,
+    ConfigurationError,
+    FileProcessingError,
+    FlowError,
+    InvalidTransitionError,
+    SecurityError,
+    StoreError,
+)
+from batch.models import (
+    AttemptRecord,
+    BatchJob,
+    BatchManifest,
+    BatchStatus,
+    ErrorCategory,
+    JobStatus,
+    ProgressEvent,
+)
+from batch.reports.summary import BatchSummary
+from batch.run.retry_request import RetryRequest
+from batch.settings import BatchSettings, load_settings
+
+__all__ = [
+    "AttemptRecord",
+    "BatchEngine",
+    "BatchEngineError",
+    "BatchJob",
+    "BatchManifest",
+    "BatchNotFoundError",
+    "BatchSettings",
+    "BatchStatus",
+    "BatchSummary",
+    "BrowserNotFoundError",
+    "BusinessError",
+    "ConfigurationError",
+    "ErrorCategory",
+    "FileProcessingError",
+    "FlowError",
+    "InvalidTransitionError",
+    "JobStatus",
+    "ProgressEvent",
+    "RetryRequest",
+    "SecurityError",
+    "StoreError",
+    "load_settings",
+    "start_batch",
+]

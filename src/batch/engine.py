@@ -1,9 +1,11 @@
-"""``BatchEngine``: the public API. Thin orchestration over the modules that do
-the work (creation, execution, store, retry, reports).
+"""``BatchEngine`` and ``start_batch``: the public API. Thin orchestration over the
+modules that do the work (creation, execution, store, retry, reports).
 
-    engine = BatchEngine(RunContext.create(), config={"concurrency": 4})
-    manifest = engine.create_batch_jobs("data.csv", "flow.yaml")
+    engine = BatchEngine(RunContext(), config={"flow": "flow.yaml", "concurrency": 4})
+    manifest = engine.create_batch_jobs("data.csv")
     summary = await engine.execute_batch_jobs(manifest.batch_id)
+
+    manifest = await start_batch("data.csv", flow="flow.yaml")  # the same in one call
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from batch.run.concurrency import AdaptiveLimiter, auto_bounds
 from batch.run.execution import BatchExecution, ExecutionOptions
 from batch.run.progress import ProgressCallback
 from batch.run.retry import RetryPolicy, Sleep
+from batch.run.retry_request import RetryRequest
 from batch.run.throttle import RateLimiter
+from batch.settings import BatchSettings, load_settings, settings_over
 from batch.store import ManifestStore
 from runtime.browser import BrowserManager
 from runtime.flows.model import Flow, load_flow
@@ -33,9 +37,17 @@ from runtime.outcome import ErrorCategory
 from runtime.run_context import RunContext
 from runtime.runners.base import CommitRecorder, RunnerFactory, attempt_settings
 from runtime.runners.local import LocalJobRunner
-from runtime.settings import BatchSettings
 
-__all__ = ["BatchEngine"]
+__all__ = ["BatchEngine", "start_batch"]
+
+RETRY_POLICY = "retry_policy"
+"""Key of the recorded settings holding the policy of a pending ``retry_batch_jobs``."""
+
+NO_FLOW = (
+    "no flow given: pass one (create_batch_jobs(csv, flow=...), start_batch(csv, flow=...)), "
+    "or set it in the configuration (config={'flow': 'flow.yaml'}, the BATCH_FLOW "
+    "environment variable, or --flow on the command line)"
+)
 
 
 def _secrets_of(manifest: BatchManifest) -> list[str]:
@@ -85,18 +97,25 @@ class BatchEngine:
         sleep: Sleep = asyncio.sleep,
         runner_factory: RunnerFactory | None = None,
     ) -> None:
-        """``runner_factory`` replaces the browser: each execution gets its runner from it
+        """``config`` sets any ``BatchSettings`` option over the run context's settings.
+        A context holding runtime settings only (``RunContext()``) is completed with the
+        batch options of the environment (``BATCH_*``) and ``.env``.
+        ``runner_factory`` replaces the browser: each execution gets its runner from it
         (``ScriptedRunner(...).bind`` in tests, a remote dispatcher later) instead of a
         ``LocalJobRunner`` on a Chromium launched for the run. Its runners' lifetime is
         the caller's; the batch's flow hash and attempt settings reach them in each spec.
         """
         if run_context is None:
-            run_context = RunContext.create(dict(config or {}))
-        elif config:
-            settings = run_context.settings.with_overrides(**config)
-            run_context = RunContext(settings, run_context.run_id, run_context.logger)
-        self.context = run_context
-        self.store = store or ManifestStore.for_settings(run_context.settings)
+            settings = load_settings(config)
+            context = RunContext(settings=settings)
+        else:
+            settings = settings_over(run_context.settings, config)
+            context = replace(run_context, settings=settings)
+        if run_context is None or (config or {}).get("log_level"):
+            context.logger.setLevel(settings.log_level)
+        self.context = context
+        self._settings = settings
+        self.store = store or ManifestStore.for_settings(settings)
         self.sleep = sleep
         self.runner_factory = runner_factory
         self._flows: dict[str, Flow] = {}
@@ -104,7 +123,7 @@ class BatchEngine:
 
     @property
     def settings(self) -> BatchSettings:
-        return self.context.settings
+        return self._settings
 
     def batch_dir(self, batch_id: str) -> Path:
         return self.settings.artifacts_dir / batch_id
@@ -119,9 +138,15 @@ class BatchEngine:
             return flow
         return load_flow(flow, base_dir=self.settings.base_dir)
 
-    def create_batch_jobs(self, csv_path: str | Path, flow: str | Path | Flow) -> BatchManifest:
-        """Check the CSV and flow, and store one pending job per row. Runs nothing."""
-        loaded = self.load_flow(flow)
+    def create_batch_jobs(
+        self, csv_path: str | Path, flow: str | Path | Flow | None = None
+    ) -> BatchManifest:
+        """Check the CSV and flow, and store one pending job per row. Runs nothing.
+
+        Without ``flow``, the ``flow`` setting (``config={'flow': ...}``, ``BATCH_FLOW``)."""
+        if flow is None and self.settings.flow is None:
+            raise ConfigurationError(NO_FLOW)
+        loaded = self.load_flow(flow if flow is not None else str(self.settings.flow))
         manifest = create_batch(
             csv_path, loaded, self.settings, self.store, run_id=self.context.run_id
         )
@@ -135,10 +160,11 @@ class BatchEngine:
     async def start_batch(
         self,
         csv_path: str | Path,
-        flow: str | Path | Flow,
+        flow: str | Path | Flow | None = None,
         progress_callback: ProgressCallback | None = None,
     ) -> BatchSummary:
-        """Create a batch and execute it."""
+        """Create a batch and execute it; its summary (module-level ``start_batch``
+        returns the manifest instead, as the spec has it)."""
         manifest = self.create_batch_jobs(csv_path, flow)
         return await self.execute_batch_jobs(manifest.batch_id, progress_callback)
 
@@ -146,14 +172,18 @@ class BatchEngine:
         self,
         batch_id: str,
         progress_callback: ProgressCallback | None = None,
-        *,
-        policy: RetryPolicy | None = None,
     ) -> BatchSummary:
-        """Run the batch's pending jobs (and interrupted ones); write the reports."""
+        """Run the batch's pending jobs (and interrupted ones); write the reports.
+
+        Returns the ``BatchSummary``, also readable as ``result['completed']``,
+        ``result['failed']``, ... A retry policy recorded by ``retry_batch_jobs``
+        applies to this execution, then is cleared."""
         manifest = self.store.get_manifest(batch_id)
         flow = self._flows.get(batch_id) or self.load_flow(manifest.flow_ref)
         settings = self._settings_for(manifest)
-        policy = policy or RetryPolicy.from_settings(settings)
+        if RETRY_POLICY in manifest.settings:
+            self.store.record_run_settings(batch_id, {RETRY_POLICY: None})
+        policy = RetryPolicy.from_settings(settings)
         unsettled = [JobStatus.PENDING, JobStatus.RUNNING]
         if flow.verify:
             unsettled.append(JobStatus.NEEDS_REVIEW)
@@ -230,7 +260,7 @@ class BatchEngine:
         self.store.requeue(batch_id, [JobStatus.CANCELLED])
         return await self.execute_batch_jobs(batch_id, progress_callback)
 
-    async def retry_batch_jobs(
+    def retry_batch_jobs(
         self,
         batch_id: str,
         job_ids: Collection[str] | None = None,
@@ -240,19 +270,36 @@ class BatchEngine:
         retry_delay: float | None = None,
         backoff_factor: float | None = None,
         progress_callback: ProgressCallback | None = None,
-    ) -> BatchSummary:
-        """Re-queue failed jobs (optionally only some ids or categories) and run them."""
-        self.store.requeue(batch_id, [JobStatus.FAILED], job_ids=job_ids, categories=categories)
-        base = RetryPolicy.from_settings(self.settings)
-        policy = RetryPolicy(
-            max_retries=base.max_retries if max_retries is None else max_retries,
-            retry_delay=base.retry_delay if retry_delay is None else retry_delay,
-            backoff_factor=base.backoff_factor if backoff_factor is None else backoff_factor,
-            max_delay=base.max_delay,
-            jitter=base.jitter,
-            retry_on=base.retry_on,
+    ) -> RetryRequest:
+        """Re-queue failed jobs (all, or only ``job_ids`` / ``categories``) at once.
+
+        The retry policy (``max_retries``, ``retry_delay``, ``backoff_factor``; unset
+        ones from the settings) is recorded with the batch: the next execution of the
+        batch uses it, whichever process runs it. The returned ``RetryRequest`` reads
+        like a mapping (``result['requeued']``, ``result['pending']``, ...); awaiting it
+        (``await engine.retry_batch_jobs(...)``) runs the batch and gives its
+        ``BatchSummary``. Not awaited, the rows wait for ``execute_batch_jobs``."""
+        settings = self.settings.with_overrides(
+            max_retries=max_retries, retry_delay=retry_delay, backoff_factor=backoff_factor
         )
-        return await self.execute_batch_jobs(batch_id, progress_callback, policy=policy)
+        policy = {
+            "max_retries": settings.max_retries,
+            "retry_delay": settings.retry_delay,
+            "backoff_factor": settings.backoff_factor,
+        }
+        self.store.record_run_settings(batch_id, {RETRY_POLICY: policy})
+        requeued = self.store.requeue(
+            batch_id, [JobStatus.FAILED], job_ids=job_ids, categories=categories
+        )
+        by_status = self.store.count_by_status(batch_id)
+        counts = {status.value: by_status.get(status, 0) for status in JobStatus}
+        return RetryRequest(
+            batch_id,
+            requeued,
+            {**counts, "total": sum(counts.values())},
+            policy,
+            lambda: self.execute_batch_jobs(batch_id, progress_callback),
+        )
 
     def cancel_batch(self, batch_id: str) -> None:
         """Ask the engine running this batch (in any process) to wind down."""
@@ -270,7 +317,21 @@ class BatchEngine:
             self._execution.abort()
 
     # --- reading --------------------------------------------------------------
+    def get_manifest(self, batch_id: str, *, jobs: bool = False) -> BatchManifest:
+        """The batch with its current counts; with ``jobs``, every job in row order as
+        ``manifest.jobs`` (memory grows with the batch: ``store.iter_jobs`` streams)."""
+        manifest = self.store.get_manifest(batch_id)
+        if jobs:
+            return manifest.model_copy(update={"jobs": list(self.store.iter_jobs(batch_id))})
+        return manifest
+
+    def _load_manifest_by_batch_id(self, batch_id: str) -> BatchManifest:
+        """The name the spec's retry example uses: ``get_manifest(batch_id, jobs=True)``."""
+        return self.get_manifest(batch_id, jobs=True)
+
     def get_batch_summary(self, batch_id: str) -> BatchSummary:
+        """Counts (``total_jobs``, ``completed_jobs``, ``failed_jobs``), ``success_rate``
+        (0..1), durations and error groups, computed from the store."""
         manifest = self.store.get_manifest(batch_id)
         return build_summary(
             manifest, self.store.iter_jobs(batch_id), secrets=_secrets_of(manifest)
@@ -335,11 +396,33 @@ class BatchEngine:
         )
 
     def _settings_for(self, manifest: BatchManifest) -> BatchSettings:
-        """The batch's recorded base URL applies unless this run overrides it."""
+        """The batch's recorded base URL applies unless this run overrides it; a retry
+        policy recorded by ``retry_batch_jobs`` applies to the next execution."""
+        overrides = dict(manifest.settings.get(RETRY_POLICY) or {})
         recorded = manifest.settings.get("base_url")
         if recorded and not self.settings.base_url:
-            return self.settings.with_overrides(base_url=recorded)
-        return self.settings
+            overrides["base_url"] = recorded
+        return self.settings.with_overrides(**overrides) if overrides else self.settings
 
     def close(self) -> None:
         self.store.close()
+
+
+async def start_batch(
+    csv_path: str | Path,
+    flow: str | Path | Flow | None = None,
+    *,
+    run_context: RunContext | None = None,
+    config: Mapping[str, Any] | None = None,
+    progress_callback: ProgressCallback | None = None,
+) -> BatchManifest:
+    """Create a batch from ``csv_path`` and run it on an engine of its own (closed
+    afterwards); the manifest with its counts after the run. Without ``flow``, the
+    ``flow`` setting (``config={'flow': ...}``, ``BATCH_FLOW``)."""
+    engine = BatchEngine(run_context, config)
+    try:
+        manifest = engine.create_batch_jobs(csv_path, flow)
+        await engine.execute_batch_jobs(manifest.batch_id, progress_callback)
+        return engine.get_manifest(manifest.batch_id)
+    finally:
+        engine.close()

@@ -174,9 +174,25 @@ class BatchManifest(BaseModel):
     status: BatchStatus = BatchStatus.CREATED
     settings: dict[str, Any] = Field(default_factory=dict)
     """The settings that matter to re-running the batch (base_url, retries, ...)."""
+    jobs: list[BatchJob] | None = Field(default=None, exclude=True)
+    """The batch's jobs in row order, only when asked for
+    (``BatchEngine.get_manifest(batch_id, jobs=True)``): a batch may hold millions."""
 
     def count(self, status: JobStatus) -> int:
         return self.counts.get(status, 0)
+
+    @property
+    def total_jobs(self) -> int:
+        """The spec's name for ``total``."""
+        return self.total
+
+    @property
+    def completed_jobs(self) -> int:
+        return self.completed
+
+    @property
+    def failed_jobs(self) -> int:
+        return self.failed
 
     @property
     def completed(self) -> int:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from runtime.settings import BatchSettings, load_settings
+from runtime.settings import RuntimeSettings, load_settings
 
 __all__ = ["RunContext", "new_run_id"]
 
@@ -20,9 +20,13 @@ def new_run_id() -> str:
 
 @dataclass(frozen=True)
 class RunContext:
-    """Run id, settings, artifacts root and logger for one run of the engine."""
+    """Run id, settings, artifacts root and logger for one run of the engine.
 
-    settings: BatchSettings = field(default_factory=load_settings)
+    ``RunContext()`` reads the runtime's settings from the environment; the batch
+    engine completes them with its own options (``batch.settings``) or takes a
+    ``BatchSettings`` given here as ``settings``."""
+
+    settings: RuntimeSettings = field(default_factory=load_settings)
     run_id: str = field(default_factory=new_run_id)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("batchwright"))
 
@@ -32,6 +36,7 @@ class RunContext:
 
     @classmethod
     def create(cls, config: dict[str, object] | None = None) -> RunContext:
+        """A context from runtime ``config`` over the environment, its logger leveled."""
         settings = load_settings(config)
         logger = logging.getLogger("batchwright")
         logger.setLevel(settings.log_level)

@@ -1,4 +1,6 @@
-"""``BatchSettings``: every option, its default, and where it can be set.
+"""``RuntimeSettings``: what a runtime host needs to run attempts (browser, isolation,
+timeouts, tracing, evidence, artifacts). ``batch.settings.BatchSettings`` extends it
+with CSV ingestion, retries and data-entry safety.
 
 Precedence, highest first: the explicit ``config`` mapping (API and CLI flags),
 ``BATCH_*`` environment variables, a ``.env`` file in the working directory, then
@@ -7,32 +9,47 @@ the defaults below. Invalid values raise ``ConfigurationError`` naming the setti
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, ClassVar, Literal, Self, TypeVar
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from runtime.errors import ConfigurationError
-from runtime.outcome import ErrorCategory
 
-__all__ = ["BadRowPolicy", "BatchSettings", "Isolation", "TraceMode", "load_settings"]
+__all__ = [
+    "Isolation",
+    "RuntimeSettings",
+    "TraceMode",
+    "build_settings",
+    "load_settings",
+]
 
 TraceMode = Literal["off", "on-failure", "retries", "always"]
 Isolation = Literal["context", "recycled", "page"]
-BadRowPolicy = Literal["fail", "skip"]
+
+S = TypeVar("S", bound="RuntimeSettings")
 
 
-def _default_concurrency() -> int:
-    # Each job is a Chromium renderer; two per core keeps the CPU busy while
-    # pages wait on the network, without thrashing a small machine.
-    return max(2, min(8, 2 * (os.cpu_count() or 1)))
+class _OwnKeysOnly(PydanticBaseSettingsSource):
+    """A ``.env`` source reduced to this class's fields: the same ``.env`` holds the
+    batch's options too, which a runtime host alone must not refuse."""
+
+    def __init__(self, settings_cls: type[BaseSettings], inner: PydanticBaseSettingsSource):
+        super().__init__(settings_cls)
+        self._inner = inner
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # noqa: ARG002
+        return None, field_name, False  # unused: __call__ reads everything at once
+
+    def __call__(self) -> dict[str, Any]:
+        known = self.settings_cls.model_fields
+        return {key: value for key, value in self._inner().items() if key in known}
 
 
-class BatchSettings(BaseSettings):
-    """All batchwright options. Environment variables use the ``BATCH_`` prefix."""
+class RuntimeSettings(BaseSettings):
+    """The runtime's options. Environment variables use the ``BATCH_`` prefix."""
 
     model_config = SettingsConfigDict(
         env_prefix="BATCH_",
@@ -42,28 +59,10 @@ class BatchSettings(BaseSettings):
         frozen=True,
         validate_default=True,
     )
+    strict_dotenv: ClassVar[bool] = False
+    """Whether an unknown key in ``.env`` is an error: only a class that knows every
+    option (``BatchSettings``) can tell a typo from another side's option."""
 
-    # --- CSV ingestion -------------------------------------------------------
-    max_file_size_mb: float = Field(500, gt=0)
-    """Largest CSV accepted, checked before a byte is read."""
-    chunk_size: int = Field(1000, ge=1, le=1_000_000)
-    """Rows read and written to the store per chunk: memory stays flat for any file size."""
-    encoding: str = "utf-8"
-    """Expected encoding; BOMs are honoured and non-UTF-8 files fall back to cp1252/latin-1."""
-    delimiter_fallback: str = Field(",", min_length=1, max_length=1)
-    """Delimiter used when sniffing cannot decide (e.g. one-column files)."""
-    allow_path_traversal: bool = False
-    """Allow CSV paths outside ``base_dir``. Sensitive system paths stay refused."""
-    base_dir: Path = Field(default_factory=Path.cwd)
-    """Directory CSV paths must stay inside (symlinks resolved) unless traversal is allowed."""
-    validate_headers: bool = True
-    """Require a header row with non-empty, unique names."""
-    skip_empty_rows: bool = True
-    """Ignore rows whose fields are all blank instead of making jobs of them."""
-    bad_rows: BadRowPolicy = "fail"
-    """A row with too many or too few fields: ``fail`` the file, or keep it as a ``skipped`` job."""
-    max_field_size_kb: int = Field(1024, ge=1)
-    """Longest single CSV field accepted; longer ones are a clear error, not a memory blow-up."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Logging threshold for the ``batchwright`` logger."""
     artifacts_dir: Path = Path("artifacts")
@@ -74,11 +73,6 @@ class BatchSettings(BaseSettings):
     """Chromium executable. Unset: Playwright's own browser, then a system Chromium."""
     headless: bool = True
     """Run without a window. ``--headed`` to watch (prefers full Chromium)."""
-    concurrency: Annotated[int, Field(ge=1, le=64)] | Literal["auto"] = Field(
-        default_factory=_default_concurrency
-    )
-    """Jobs running at once. ``auto``: adapt between 1 and 4 per core to the CPU, memory
-    (Chromium included) and event-loop lag, starting at the core count."""
     isolation: Isolation = "context"
     """How jobs share browser state: ``context`` (a fresh context per row, safest),
     ``recycled`` (pooled contexts wiped between rows: cookies, storage, permissions),
@@ -98,41 +92,6 @@ class BatchSettings(BaseSettings):
     """Relaunch the browser when this engine's Chromium processes use more memory than
     this (resident set, checked every 20 jobs; 0: never)."""
 
-    # --- retries ---------------------------------------------------------------
-    max_retries: int = Field(2, ge=0, le=20)
-    """Retries after the first attempt, for the categories in ``retry_on``."""
-    retry_delay: float = Field(1.0, ge=0)
-    """First backoff delay in seconds."""
-    backoff_factor: float = Field(2.0, ge=1)
-    """Multiplier of the delay per retry."""
-    max_delay: float = Field(30.0, ge=0)
-    """Cap on any single backoff delay, Retry-After included."""
-    jitter: float = Field(0.5, ge=0)
-    """Up to this many random seconds added to each delay, so retries do not stampede."""
-    retry_on: frozenset[ErrorCategory] = frozenset(
-        {ErrorCategory.TRANSIENT, ErrorCategory.RATE_LIMIT, ErrorCategory.UNKNOWN}
-    )
-    """Error categories that are retried. Business errors never should be."""
-
-    # --- data-entry safety -------------------------------------------------------
-    duplicate_rows: BadRowPolicy = "fail"
-    """Rows sharing an idempotency key in one CSV: ``fail`` before anything runs, or keep
-    the later ones as ``skipped`` jobs pointing at the first."""
-    skip_completed: bool = False
-    """Skip rows whose key an earlier batch of the same flow already completed."""
-    secrets: frozenset[str] = frozenset()
-    """Columns whose values are masked as ``***`` in logs, messages and reports, on top of
-    the flow's ``secrets:`` list (``--secret COLUMN``)."""
-    trace_secrets: bool = False
-    """Allow Playwright traces for flows with secrets (traces record typed values)."""
-    circuit_breaker: int = Field(10, ge=0)
-    """Stop the batch (resumable) after this many consecutive transient failures: the
-    target is probably down. 0: never."""
-    rate: float | None = Field(None, gt=0)
-    """At most this many job starts per second across all workers (``--rate 2/s``)."""
-    delay_s: float = Field(0.0, ge=0)
-    """Pause of each worker between two jobs, for fragile targets (``--delay``)."""
-
     # --- artifacts -----------------------------------------------------------
     trace: TraceMode = "retries"
     """Playwright tracing: ``retries`` traces attempts after the first (failures that
@@ -142,8 +101,29 @@ class BatchSettings(BaseSettings):
     """Full-page screenshot of a failed attempt."""
     html_on_failure: bool = True
     """Page HTML of a failed attempt."""
+    secrets: frozenset[str] = frozenset()
+    """Columns whose values are masked as ``***`` in logs, messages and reports, on top of
+    the flow's ``secrets:`` list (``--secret COLUMN``). The runtime reads it to decide
+    whether an attempt may be traced."""
+    trace_secrets: bool = False
+    """Allow Playwright traces for flows with secrets (traces record typed values)."""
 
-    @field_validator("artifacts_dir", "base_dir", mode="after")
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Unless ``strict_dotenv``, read only this class's own keys from ``.env``."""
+        dotenv = dotenv_settings
+        if not cls.strict_dotenv:
+            dotenv = _OwnKeysOnly(settings_cls, dotenv_settings)
+        return init_settings, env_settings, dotenv, file_secret_settings
+
+    @field_validator("artifacts_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
@@ -155,18 +135,6 @@ class BatchSettings(BaseSettings):
             raise ValueError(f"no executable file at {value}")
         return value.expanduser() if value is not None else None
 
-    @field_validator("rate", mode="before")
-    @classmethod
-    def _rate(cls, value: object) -> object:
-        """Accept ``2``, ``"2/s"``, ``"90/min"`` or ``"1000/h"``."""
-        if not isinstance(value, str) or "/" not in value:
-            return value
-        amount, _, unit = value.partition("/")
-        per = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}.get(unit.strip())
-        if per is None:
-            raise ValueError("use a rate like 2/s, 90/min or 1000/h")
-        return float(amount) / per
-
     @field_validator("base_url", mode="after")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -174,28 +142,35 @@ class BatchSettings(BaseSettings):
             raise ValueError("must start with http://, https:// or file://")
         return value.rstrip("/") if value else value
 
-    @property
-    def max_file_size_bytes(self) -> int:
-        return int(self.max_file_size_mb * 1024 * 1024)
+    def with_overrides(self, **overrides: Any) -> Self:
+        """A copy with some values changed (None: unchanged), validated like the original."""
+        given = {name: value for name, value in overrides.items() if value is not None}
+        if not given:
+            return self
+        return build_settings(type(self), {**self.model_dump(), **given}, read_env=False)
 
-    def with_overrides(self, **overrides: Any) -> BatchSettings:
-        """A copy with some values changed, validated like the original."""
-        return load_settings({**self.model_dump(), **overrides}, read_env=False)
 
-
-def load_settings(
-    config: Mapping[str, Any] | None = None, *, read_env: bool = True
-) -> BatchSettings:
-    """Build settings from ``config`` over the environment; errors become ``ConfigurationError``."""
-    values = {k: v for k, v in (config or {}).items() if v is not None}
+def build_settings(cls: type[S], values: Mapping[str, Any], *, read_env: bool = True) -> S:
+    """``cls`` from ``values`` (over the environment and ``.env`` with ``read_env``);
+    validation errors become one ``ConfigurationError`` naming each setting."""
     try:
         if read_env:
-            return BatchSettings(**values)
-        return BatchSettings.model_validate(values)
+            return cls(**values)
+        return cls.model_validate(values)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
             name = ".".join(str(p) for p in error["loc"]) or "settings"
-            given = error.get("input")
-            problems.append(f"setting {name!r} = {given!r}: {error['msg']}")
+            if error["type"] == "extra_forbidden":
+                problems.append(f"unknown setting {name!r} (not an option of {cls.__name__})")
+                continue
+            problems.append(f"setting {name!r} = {error.get('input')!r}: {error['msg']}")
         raise ConfigurationError("; ".join(problems)) from None
+
+
+def load_settings(
+    config: Mapping[str, Any] | None = None, *, read_env: bool = True
+) -> RuntimeSettings:
+    """Runtime settings from ``config`` (None values: not given) over the environment."""
+    values = {k: v for k, v in (config or {}).items() if v is not None}
+    return build_settings(RuntimeSettings, values, read_env=read_env)

@@ -31,10 +31,10 @@ import pytest
 from batch.exceptions import SecurityError
 from batch.ingest.security import check_csv_file
 from batch.models import JobStatus
+from batch.settings import BatchSettings, load_settings
 from batch.store import ManifestStore, default_store_path
 from runtime.browser import BrowserManager
 from runtime.outcome import ErrorCategory
-from runtime.settings import BatchSettings, load_settings
 
 XSS = ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>")
 TEMPLATES = ("{{ 7*7 }}", "{{ ''.__class__.__mro__ }}")

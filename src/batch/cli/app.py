@@ -12,7 +12,7 @@ import functools
 import logging
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -30,7 +30,6 @@ from batch.reports import write_github_step_summary
 from batch.reports.summary import BatchSummary
 from runtime.flows.model import load_flow
 from runtime.outcome import ErrorCategory
-from runtime.run_context import RunContext
 
 __all__ = ["app", "main"]
 
@@ -73,7 +72,7 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 
 def engine(**config: Any) -> BatchEngine:
-    return BatchEngine(RunContext.create({**State.config, **config}))
+    return BatchEngine(config={**State.config, **config})
 
 
 @app.callback()
@@ -148,7 +147,7 @@ def _exec_config(
 
 def _run_with_signals(
     batch_engine: BatchEngine,
-    work: Callable[[Callable[[Any], None]], Coroutine[Any, Any, BatchSummary]],
+    work: Callable[[Callable[[Any], None]], Awaitable[BatchSummary]],
     progress_mode: str,
 ) -> BatchSummary:
     """Run ``work`` with first Ctrl-C = stop scheduling, second = cancel running jobs."""

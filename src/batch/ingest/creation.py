@@ -14,9 +14,9 @@ from batch.exceptions import ConfigurationError, FileProcessingError
 from batch.ingest.csv_reader import CsvInfo, CsvRecord, inspect_csv, iter_records
 from batch.ingest.security import check_csv_file
 from batch.models import BatchManifest, JobStatus, NewJob
+from batch.settings import BatchSettings
 from batch.store import ManifestStore
 from runtime.flows.model import Flow, check_columns
-from runtime.settings import BatchSettings
 
 __all__ = ["create_batch", "new_batch_id", "row_key"]
 

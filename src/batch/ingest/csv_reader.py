@@ -22,7 +22,7 @@ from typing import TypeVar
 from batch.exceptions import ConfigurationError, FileProcessingError
 from batch.ingest.security import check_csv_file
 from batch.models import CsvDialect
-from runtime.settings import BadRowPolicy, BatchSettings
+from batch.settings import BadRowPolicy, BatchSettings
 
 __all__ = [
     "DELIMITERS",

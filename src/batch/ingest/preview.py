@@ -8,8 +8,8 @@ from pathlib import Path
 
 from batch.ingest.csv_reader import CsvInfo, CsvRecord, inspect_csv, iter_records
 from batch.ingest.security import check_csv_file
+from batch.settings import BatchSettings
 from runtime.flows.model import Flow, JobInfo, RenderedStep, check_columns, render_steps
-from runtime.settings import BatchSettings
 
 __all__ = ["Preview", "RowPreview", "preview_csv"]
 

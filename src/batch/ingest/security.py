@@ -16,7 +16,7 @@ from pathlib import Path
 import magic
 
 from batch.exceptions import FileProcessingError, SecurityError
-from runtime.settings import BatchSettings
+from batch.settings import BatchSettings
 
 __all__ = [
     "MIME_SAMPLE_BYTES",

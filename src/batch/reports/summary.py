@@ -11,7 +11,7 @@ import math
 import re
 from array import array
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +29,7 @@ __all__ = [
     "final_error",
     "mask_secrets",
     "message_signature",
+    "read_count",
 ]
 
 SCHEMA_VERSION = 1
@@ -67,6 +68,14 @@ def message_signature(message: str) -> str:
     for pattern, placeholder in _SIGNATURE_RULES:
         signature = pattern.sub(placeholder, signature)
     return signature.strip()[:_SIGNATURE_LENGTH]
+
+
+def read_count(counts: Mapping[str, int], key: str) -> int:
+    """``counts[key]``, or a ``KeyError`` that names the keys there are."""
+    try:
+        return counts[key]
+    except KeyError:
+        raise KeyError(f"{key!r}: not a count here; use one of {', '.join(counts)}") from None
 
 
 def mask_secrets(text: str, secret_values: Collection[str]) -> str:
@@ -143,9 +152,26 @@ class BatchSummary:
     def count(self, status: JobStatus) -> int:
         return self.counts[status.value]
 
+    def __getitem__(self, key: str) -> int:
+        """The spec's ``result['completed']``: a count by status name, or ``'total'``."""
+        return read_count({**self.counts, "total": self.total}, key)
+
     @property
     def runnable(self) -> int:
         return self.total - self.count(JobStatus.SKIPPED)
+
+    @property
+    def total_jobs(self) -> int:
+        """The spec's name for ``total``."""
+        return self.total
+
+    @property
+    def completed_jobs(self) -> int:
+        return self.count(JobStatus.COMPLETED)
+
+    @property
+    def failed_jobs(self) -> int:
+        return self.count(JobStatus.FAILED)
 
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON form (docs/summary-json.md): plain types, fixed keys."""

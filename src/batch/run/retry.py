@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt
 from tenacity.retry import retry_base
 
+from batch.settings import BatchSettings
 from runtime.outcome import AttemptOutcome, ErrorCategory
-from runtime.settings import BatchSettings
 
 __all__ = ["RetryPolicy", "Sleep"]
 

@@ -30,6 +30,7 @@ from batch.models import (
     JobStatus,
     NewJob,
 )
+from batch.settings import BatchSettings
 from batch.store import _codec as codec
 from batch.store import _jobs as moves
 from batch.store import _keys as key_sql
@@ -37,7 +38,6 @@ from batch.store import _reads as reads
 from batch.store._jobs import REQUEUABLE
 from batch.store._schema import BUSY_TIMEOUT_S, connect
 from runtime.outcome import ErrorCategory
-from runtime.settings import BatchSettings
 
 __all__ = ["DB_FILENAME", "REQUEUABLE", "ManifestStore", "default_store_path"]
 

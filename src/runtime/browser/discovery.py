@@ -15,7 +15,7 @@ from pathlib import Path
 import playwright
 
 from runtime.errors import BrowserNotFoundError
-from runtime.settings import BatchSettings
+from runtime.settings import RuntimeSettings
 
 __all__ = ["HOW_TO_GET_ONE", "default_playwright_dirs", "find_chromium", "launch_args"]
 
@@ -62,7 +62,7 @@ def _playwright_browser(dirs: Sequence[Path], patterns: Sequence[str]) -> Path |
 
 
 def find_chromium(
-    settings: BatchSettings,
+    settings: RuntimeSettings,
     *,
     which: Callable[[str], str | None] = shutil.which,
     playwright_dirs: Sequence[Path] | None = None,

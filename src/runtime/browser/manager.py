@@ -24,7 +24,7 @@ from playwright.async_api import Error as PlaywrightError
 from runtime.browser.discovery import HOW_TO_GET_ONE, find_chromium, launch_args
 from runtime.browser.memory import chromium_tree_rss_bytes
 from runtime.errors import BrowserNotFoundError
-from runtime.settings import BatchSettings
+from runtime.settings import RuntimeSettings
 
 __all__ = ["CONTEXT_DEFAULTS", "MEMORY_CHECK_EVERY", "BrowserManager", "ContextHandle"]
 
@@ -72,7 +72,7 @@ class BrowserManager:
     contexts handed out and browsers launched (recycles and crash relaunches included).
     """
 
-    def __init__(self, settings: BatchSettings, *, sandbox: bool | None = None) -> None:
+    def __init__(self, settings: RuntimeSettings, *, sandbox: bool | None = None) -> None:
         self.settings = settings
         self.executable: Path = find_chromium(settings)
         self.sandbox = os.geteuid() != 0 if sandbox is None else sandbox

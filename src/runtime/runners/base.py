@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Protocol
 
 from runtime.outcome import AttemptOutcome, JobSpec, SettingValue
-from runtime.settings import BatchSettings
+from runtime.settings import RuntimeSettings
 
 __all__ = ["ATTEMPT_SETTINGS", "CommitRecorder", "JobRunner", "RunnerFactory", "attempt_settings"]
 
@@ -59,7 +59,7 @@ RunnerFactory = Callable[[CommitRecorder], JobRunner]
 """Makes the runner of one execution, given where it must record commit marks."""
 
 
-def attempt_settings(settings: BatchSettings) -> Mapping[str, SettingValue]:
+def attempt_settings(settings: RuntimeSettings) -> Mapping[str, SettingValue]:
     """The ``ATTEMPT_SETTINGS`` as a spec carries them: JSON-able, read-only; built
     once per batch and shared by all its specs. A host rebuilds its settings with
     ``settings.with_overrides(**spec.settings)``."""

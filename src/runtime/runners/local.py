@@ -24,7 +24,7 @@ from runtime.flows.model import Flow
 from runtime.flows.steps import run_flow
 from runtime.outcome import Artifact, AttemptOutcome, ErrorCategory, JobSpec
 from runtime.runners.base import CommitRecorder
-from runtime.settings import BatchSettings
+from runtime.settings import RuntimeSettings
 
 __all__ = ["LocalJobRunner"]
 
@@ -41,7 +41,7 @@ class LocalJobRunner:
     def __init__(
         self,
         flow: Flow,
-        settings: BatchSettings,
+        settings: RuntimeSettings,
         browser: BrowserManager,
         batch_dir: Path,
         *,

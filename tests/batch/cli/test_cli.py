@@ -18,8 +18,8 @@ from paths import REPO
 
 from batch.engine import BatchEngine
 from batch.models import JobStatus
+from batch.settings import load_settings
 from runtime.run_context import RunContext
-from runtime.settings import load_settings
 
 EXAMPLES = REPO / "examples"
 BATCH_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")

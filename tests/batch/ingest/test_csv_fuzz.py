@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from batch.exceptions import ConfigurationError, FileProcessingError, SecurityError
 from batch.ingest.csv_reader import inspect_csv, iter_records, parse_csv
 from batch.ingest.security import check_csv_file
-from runtime.settings import load_settings
+from batch.settings import load_settings
 
 OUR_ERRORS = (FileProcessingError, SecurityError, ConfigurationError)
 DEFAULT_EXAMPLES = 300

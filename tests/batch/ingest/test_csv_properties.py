@@ -11,7 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from batch.ingest.csv_reader import inspect_csv, iter_records
-from runtime.settings import load_settings
+from batch.settings import load_settings
 
 HEADERS = ("id", "name", "note", "amount")
 

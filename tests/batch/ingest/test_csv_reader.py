@@ -19,7 +19,7 @@ from batch.ingest.csv_reader import (
     parse_csv,
 )
 from batch.ingest.security import check_csv_file
-from runtime.settings import BatchSettings
+from batch.settings import BatchSettings
 
 MakeSettings = Callable[..., BatchSettings]
 

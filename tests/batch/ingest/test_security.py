@@ -14,7 +14,7 @@ import pytest
 
 from batch.exceptions import FileProcessingError, SecurityError
 from batch.ingest.security import check_csv_file, check_csv_path
-from runtime.settings import BatchSettings
+from batch.settings import BatchSettings
 
 MakeSettings = Callable[..., BatchSettings]
 CSV = b"name,email\nBob,bob@example.org\n"

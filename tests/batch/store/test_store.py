@@ -29,9 +29,9 @@ from batch.models import (
     JobStatus,
     NewJob,
 )
+from batch.settings import BatchSettings
 from batch.store import ManifestStore, default_store_path
 from runtime.outcome import ErrorCategory
-from runtime.settings import BatchSettings
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
