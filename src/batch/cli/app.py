@@ -322,18 +322,35 @@ def review(
 
 @app.command()
 @handle_errors
-def status(batch_id: str) -> None:
+def status(
+    batch_id: str,
+    json_: Annotated[
+        bool, typer.Option("--json", help="The summary.json document (docs/summary-json.md).")
+    ] = False,
+) -> None:
     """Counts, success rate and state of one batch."""
-    cli_output.print_status(out, engine().get_batch_summary(batch_id))
+    summary = engine().get_batch_summary(batch_id)
+    if json_:
+        cli_output.print_json(out, summary.to_dict())
+        return
+    cli_output.print_status(out, summary)
 
 
 @app.command("list")
 @handle_errors
 def list_(
     limit: Annotated[int, typer.Option(help="Newest first, at most this many.")] = 20,
+    json_: Annotated[
+        bool,
+        typer.Option("--json", help="A JSON array, one object per batch (docs/summary-json.md)."),
+    ] = False,
 ) -> None:
     """The batches in the store."""
-    cli_output.print_batches(out, engine().list_batches(limit))
+    batches = engine().list_batches(limit)
+    if json_:
+        cli_output.print_json(out, [cli_output.batch_listing(m) for m in batches])
+        return
+    cli_output.print_batches(out, batches)
 
 
 @app.command()

@@ -245,3 +245,61 @@ def test_review_lists_unknown_outcomes_and_settles_them(workdir: Path) -> None:
     assert settled.returncode == 0, settled.stderr
     assert "1 row(s) marked pending" in settled.stdout
     assert "no rows need review" in batchwright("review", manifest.batch_id, cwd=workdir).stdout
+
+
+def create_batch(workdir: Path, csv: str = "customers.csv") -> str:
+    """A batch of the example rows in workdir's store, created without running anything."""
+    settings = load_settings(
+        {"base_dir": workdir, "artifacts_dir": workdir / "artifacts"}, read_env=False
+    )
+    engine = BatchEngine(RunContext(settings=settings))
+    batch_id = engine.create_batch_jobs(csv, "add_customer.yaml").batch_id
+    engine.close()
+    return batch_id
+
+
+def test_list_shows_whole_batch_ids_in_80_columns(workdir: Path) -> None:
+    (workdir / "a_csv_file_with_a_rather_long_name_for_the_listing.csv").write_text(
+        (workdir / "customers.csv").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    ids = [
+        create_batch(workdir),
+        create_batch(workdir, "a_csv_file_with_a_rather_long_name_for_the_listing.csv"),
+    ]
+    listing = batchwright("list", cwd=workdir, env={"COLUMNS": "80"})
+    assert listing.returncode == 0, listing.stderr
+    assert max(len(line) for line in listing.stdout.splitlines()) <= 80, listing.stdout
+    for batch_id in ids:
+        assert batch_id in listing.stdout, listing.stdout
+    status = batchwright("status", ids[1], cwd=workdir, env={"COLUMNS": "80"})
+    assert ids[1] in status.stdout, status.stdout
+
+
+def test_list_and_status_json_match_the_store(workdir: Path) -> None:
+    older, newer = create_batch(workdir), create_batch(workdir)
+    listing = batchwright("list", "--json", cwd=workdir, env={"COLUMNS": "80"})
+    assert listing.returncode == 0, listing.stderr
+    batches = json.loads(listing.stdout)
+    assert [b["batch_id"] for b in batches] == [newer, older], "newest first"
+    first = batches[0]
+    assert set(first) == {
+        "batch_id", "status", "flow_name", "flow_ref", "csv_path", "created_at", "total", "counts"
+    }  # fmt: skip
+    assert first["status"] == "created"
+    assert first["flow_name"] == "add-customer"
+    assert first["csv_path"].endswith("customers.csv")
+    assert first["total"] == 8
+    assert first["counts"] == dict.fromkeys((s.value for s in JobStatus), 0) | {"pending": 8}
+
+    status = batchwright("status", newer, "--json", cwd=workdir, env={"COLUMNS": "80"})
+    assert status.returncode == 0, status.stderr
+    settings = load_settings(
+        {"base_dir": workdir, "artifacts_dir": workdir / "artifacts"}, read_env=False
+    )
+    engine = BatchEngine(RunContext(settings=settings))
+    expected = engine.get_batch_summary(newer).to_dict()
+    engine.close()
+    assert json.loads(status.stdout) == expected
+    assert first["created_at"] == expected["created_at"]
+    limited = batchwright("list", "--json", "--limit", "1", cwd=workdir)
+    assert [b["batch_id"] for b in json.loads(limited.stdout)] == [newer]
