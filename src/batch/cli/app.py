@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -22,6 +21,14 @@ from rich.console import Console
 
 from batch.cli import output as cli_output
 from batch.cli.displays import make_progress
+from batch.cli.global_options import (
+    ArtifactsOpt,
+    DebugOpt,
+    State,
+    VerboseOpt,
+    apply_global_options,
+    with_global_options,
+)
 from batch.engine import BatchEngine
 from batch.exceptions import BatchEngineError
 from batch.ingest.preview import preview_csv
@@ -49,11 +56,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class State:
-    debug = False
-    config: dict[str, Any] = {}  # noqa: RUF012 - one CLI invocation, one state
-
-
 def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Our errors become one line on stderr and exit code 2 (a traceback with --debug)."""
 
@@ -77,20 +79,9 @@ def engine(**config: Any) -> BatchEngine:
 
 @app.callback()
 def global_options(
-    artifacts: Annotated[
-        Path | None, typer.Option("--artifacts", help="Output root (store, reports, artifacts).")
-    ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show info logs.")] = False,
+    artifacts: ArtifactsOpt = None, debug: DebugOpt = False, verbose: VerboseOpt = False
 ) -> None:
-    State.debug = debug
-    State.config = {"artifacts_dir": artifacts}
-    # the command prints its own progress; logs add warnings (retries giving up, the
-    # circuit breaker, a relaunched browser) unless asked for more
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, handlers=[handler])
+    apply_global_options(artifacts, debug, verbose)
 
 
 ProgressOpt = Annotated[
@@ -190,6 +181,7 @@ def _progress_mode(progress: str, quiet: bool, json_: bool) -> str:
 
 
 @app.command()
+@with_global_options
 @handle_errors
 def run(
     csv: Annotated[Path, typer.Argument(help="The CSV: one row, one job.")],
@@ -231,6 +223,7 @@ def run(
 
 
 @app.command()
+@with_global_options
 @handle_errors
 def resume(
     batch_id: str,
@@ -257,6 +250,7 @@ def resume(
 
 
 @app.command()
+@with_global_options
 @handle_errors
 def retry(
     batch_id: str,
@@ -285,6 +279,7 @@ def retry(
 
 
 @app.command()
+@with_global_options
 @handle_errors
 def cancel(batch_id: str) -> None:
     """Ask the engine running BATCH_ID (in any process) to stop; it stays resumable."""
@@ -300,6 +295,7 @@ class ReviewMark(StrEnum):
 
 
 @app.command()
+@with_global_options
 @handle_errors
 def review(
     batch_id: str,
@@ -321,6 +317,7 @@ def review(
 
 
 @app.command()
+@with_global_options
 @handle_errors
 def status(
     batch_id: str,
@@ -337,6 +334,7 @@ def status(
 
 
 @app.command("list")
+@with_global_options
 @handle_errors
 def list_(
     limit: Annotated[int, typer.Option(help="Newest first, at most this many.")] = 20,
@@ -354,6 +352,7 @@ def list_(
 
 
 @app.command()
+@with_global_options
 @handle_errors
 def preview(
     csv: Annotated[Path, typer.Argument(help="The CSV to inspect.")],
@@ -368,6 +367,7 @@ def preview(
 
 
 @app.command()
+@with_global_options
 @handle_errors
 def report(
     batch_id: str,

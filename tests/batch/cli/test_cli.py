@@ -303,3 +303,25 @@ def test_list_and_status_json_match_the_store(workdir: Path) -> None:
     assert first["created_at"] == expected["created_at"]
     limited = batchwright("list", "--json", "--limit", "1", cwd=workdir)
     assert [b["batch_id"] for b in json.loads(limited.stdout)] == [newer]
+
+
+def test_global_options_work_after_the_command_too(workdir: Path) -> None:
+    elsewhere = workdir / "elsewhere"
+    batch_id = create_batch(workdir)
+    assert batch_id in batchwright("list", cwd=workdir).stdout
+    empty = batchwright("list", "--artifacts", str(elsewhere), cwd=workdir)
+    assert "no batches yet" in empty.stdout, empty.stdout + empty.stderr
+    after = batchwright("status", batch_id, "--artifacts", str(workdir / "artifacts"), cwd=workdir)
+    assert after.returncode == 0, after.stderr
+    assert "add-customer" in after.stdout
+
+    traceback = batchwright("preview", "missing.csv", "--debug", cwd=workdir)
+    assert "Traceback" in traceback.stderr, "--debug after the command"
+    verbose = batchwright("preview", "customers.csv", "-v", "--debug", cwd=workdir)
+    assert verbose.returncode == 0, verbose.stderr
+    before = batchwright("--artifacts", str(elsewhere), "list", cwd=workdir)
+    assert "no batches yet" in before.stdout, "still accepted before the command"
+
+    helped = batchwright("run", "--help", cwd=workdir)
+    for option in ("--artifacts", "--verbose", "--debug"):
+        assert option in helped.stdout, "--help lists the globals a command accepts"
