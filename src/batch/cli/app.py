@@ -109,6 +109,15 @@ IsolationOpt = Annotated[
     str | None,
     typer.Option(help="context (fresh per row), recycled (pooled, wiped) or page (read-only)."),
 ]
+MaxFailuresOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-failures",
+        help="Stop scheduling after N failed rows; the batch stays resumable. 0: never.",
+        min=0,
+        metavar="N",
+    ),
+]
 TraceOpt = Annotated[
     str | None, typer.Option(help="Tracing: off, on-failure, retries (default), always.")
 ]
@@ -123,8 +132,10 @@ def _exec_config(
     rate: str | None = None,
     delay: float | None = None,
     isolation: str | None = None,
+    max_failures: int | None = None,
 ) -> dict[str, Any]:
     return {
+        "max_failures": max_failures,
         "isolation": isolation,
         "concurrency": concurrency,
         "max_retries": retries,
@@ -171,6 +182,8 @@ def _finish(batch_engine: BatchEngine, summary: BatchSummary, progress_mode: str
     if markdown.is_file():  # on GitHub Actions, the job page shows the summary
         write_github_step_summary(markdown.read_text(encoding="utf-8"))
     cli_output.print_final(out, summary, report, json_mode=progress_mode == "json")
+    if summary.stop_reason:  # stopped on purpose (--max-failures), not interrupted
+        raise typer.Exit(EXIT_FAILED)
     if summary.status == BatchStatus.INTERRUPTED:
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_FAILED if summary.has_failures else EXIT_OK)
@@ -194,6 +207,7 @@ def run(
     isolation: IsolationOpt = None,
     rate: RateOpt = None,
     delay: DelayOpt = None,
+    max_failures: MaxFailuresOpt = None,
     secret: Annotated[
         list[str] | None, typer.Option("--secret", help="Mask this column's values (repeatable).")
     ] = None,
@@ -206,7 +220,9 @@ def run(
 ) -> None:
     """Create a batch from CSV and FLOW, run it, print the summary and report paths."""
     batch_engine = engine(
-        **_exec_config(concurrency, retries, headed, base_url, trace, rate, delay, isolation),
+        **_exec_config(
+            concurrency, retries, headed, base_url, trace, rate, delay, isolation, max_failures
+        ),
         secrets=frozenset(secret or ()) or None,
         skip_completed=skip_completed or None,
     )
@@ -234,13 +250,16 @@ def resume(
     trace: TraceOpt = None,
     rate: RateOpt = None,
     delay: DelayOpt = None,
+    max_failures: MaxFailuresOpt = None,
     progress: ProgressOpt = "auto",
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Run what a stopped or crashed batch left: pending, cancelled and interrupted rows."""
     batch_engine = engine(
-        **_exec_config(concurrency, retries, headed, base_url, trace, rate, delay)
+        **_exec_config(
+            concurrency, retries, headed, base_url, trace, rate, delay, max_failures=max_failures
+        )
     )
     mode = _progress_mode(progress, quiet, json_)
     summary = _run_with_signals(
@@ -261,12 +280,16 @@ def retry(
     retries: RetriesOpt = None,
     concurrency: ConcurrencyOpt = None,
     headed: HeadedOpt = False,
+    base_url: BaseUrlOpt = None,
+    max_failures: MaxFailuresOpt = None,
     progress: ProgressOpt = "auto",
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Re-run the failed rows of a batch (all, or some ids or categories)."""
-    batch_engine = engine(**_exec_config(concurrency, None, headed, None, None))
+    batch_engine = engine(
+        **_exec_config(concurrency, None, headed, base_url, None, max_failures=max_failures)
+    )
     mode = _progress_mode(progress, quiet, json_)
     summary = _run_with_signals(
         batch_engine,

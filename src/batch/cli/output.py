@@ -40,7 +40,13 @@ def print_final(console: Console, summary: BatchSummary, report: Path, *, json_m
         return
     console.print(final_line(summary), highlight=False, soft_wrap=True)
     console.print(f"report: {report}", highlight=False, soft_wrap=True)
-    if summary.status == "interrupted":
+    if summary.stop_reason:
+        console.print(
+            f"{summary.stop_reason}; resume with: batchwright resume {summary.batch_id}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    elif summary.status == "interrupted":
         console.print(f"resumable: batchwright resume {summary.batch_id}", highlight=False)
 
 

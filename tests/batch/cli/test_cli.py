@@ -325,3 +325,56 @@ def test_global_options_work_after_the_command_too(workdir: Path) -> None:
     helped = batchwright("run", "--help", cwd=workdir)
     for option in ("--artifacts", "--verbose", "--debug"):
         assert option in helped.stdout, "--help lists the globals a command accepts"
+
+
+@pytest.mark.browser
+def test_max_failures_stops_a_failing_batch_and_it_stays_resumable(
+    workdir: Path, site_url: str
+) -> None:
+    wrong = f"{site_url}/no-such-app"  # every row: HTTP 404 on step 1
+    common = ("--concurrency", "1", "--retries", "0", "--progress", "lines")
+    stopped = batchwright(
+        "run", "customers.csv", "--flow", "add_customer.yaml", "--base-url", wrong,
+        "--max-failures", "2", *common, cwd=workdir,
+    )  # fmt: skip
+    assert stopped.returncode == 1, stopped.stdout + stopped.stderr
+    found = BATCH_ID.search(stopped.stdout)
+    assert found
+    batch_id = found.group()
+    last = stopped.stdout.strip().splitlines()[-1]
+    reason = "stopped after 2 failed rows (--max-failures 2)"
+    assert last == f"{reason}; resume with: batchwright resume {batch_id}", stopped.stdout
+    assert "--max-failures 2" in stopped.stderr
+    summary = json.loads((workdir / "artifacts" / batch_id / "summary.json").read_text())
+    assert summary["counts"]["failed"] == 2
+    assert summary["counts"]["pending"] == 6
+    assert summary["status"] == "interrupted"
+    assert summary["stop_reason"] == reason
+    assert "--max-failures 2" in (workdir / "artifacts" / batch_id / "report.html").read_text()
+
+    again = batchwright("resume", batch_id, "--max-failures", "2", *common, cwd=workdir)
+    assert again.returncode == 1, again.stdout + again.stderr
+    counts = json.loads(batchwright("status", batch_id, "--json", cwd=workdir).stdout)["counts"]
+    assert (counts["failed"], counts["pending"]) == (4, 4), "the recorded URL fails honestly"
+
+    fixed = batchwright("resume", batch_id, "--base-url", site_url, *common, cwd=workdir)
+    assert fixed.returncode == 1, fixed.stdout + fixed.stderr
+    assert "4/8 completed" in fixed.stdout
+    assert "stopped after" not in fixed.stdout
+    summary = json.loads((workdir / "artifacts" / batch_id / "summary.json").read_text())
+    assert (summary["status"], summary["stop_reason"]) == ("finished", None)
+
+    retried = batchwright(
+        "retry", batch_id, "--base-url", site_url, "--max-failures", "1", *common, cwd=workdir
+    )
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert "8/8 completed" in retried.stdout
+
+
+def test_max_failures_must_not_be_negative(workdir: Path) -> None:
+    result = batchwright(
+        "run", "customers.csv", "--flow", "add_customer.yaml", cwd=workdir,
+        env={"BATCH_MAX_FAILURES": "-1"},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "max_failures" in result.stderr
