@@ -53,6 +53,8 @@ def print_final(console: Console, summary: BatchSummary, report: Path, *, json_m
 def print_status(console: Console, summary: BatchSummary) -> None:
     table = Table(title=f"batch {summary.batch_id}", show_header=False)
     table.add_row("status", str(summary.status))
+    if summary.stop_reason:
+        table.add_row("stopped", summary.stop_reason)
     table.add_row("flow", summary.flow_name)
     table.add_row("csv", summary.csv_path)
     for status in JobStatus:

@@ -332,7 +332,9 @@ def test_max_failures_stops_a_failing_batch_and_it_stays_resumable(
     workdir: Path, site_url: str
 ) -> None:
     wrong = f"{site_url}/no-such-app"  # every row: HTTP 404 on step 1
-    common = ("--concurrency", "1", "--retries", "0", "--progress", "lines")
+    out = workdir / "out"  # --artifacts after the command, as the issue typed it
+    artifacts = ("--artifacts", str(out))
+    common = ("--concurrency", "1", "--retries", "0", "--progress", "lines", *artifacts)
     stopped = batchwright(
         "run", "customers.csv", "--flow", "add_customer.yaml", "--base-url", wrong,
         "--max-failures", "2", *common, cwd=workdir,
@@ -345,23 +347,25 @@ def test_max_failures_stops_a_failing_batch_and_it_stays_resumable(
     reason = "stopped after 2 failed rows (--max-failures 2)"
     assert last == f"{reason}; resume with: batchwright resume {batch_id}", stopped.stdout
     assert "--max-failures 2" in stopped.stderr
-    summary = json.loads((workdir / "artifacts" / batch_id / "summary.json").read_text())
+    summary = json.loads((out / batch_id / "summary.json").read_text())
     assert summary["counts"]["failed"] == 2
     assert summary["counts"]["pending"] == 6
     assert summary["status"] == "interrupted"
     assert summary["stop_reason"] == reason
-    assert "--max-failures 2" in (workdir / "artifacts" / batch_id / "report.html").read_text()
+    assert "--max-failures 2" in (out / batch_id / "report.html").read_text()
+    assert reason in batchwright("status", batch_id, *artifacts, cwd=workdir).stdout
 
     again = batchwright("resume", batch_id, "--max-failures", "2", *common, cwd=workdir)
     assert again.returncode == 1, again.stdout + again.stderr
-    counts = json.loads(batchwright("status", batch_id, "--json", cwd=workdir).stdout)["counts"]
+    status = batchwright("status", batch_id, "--json", *artifacts, cwd=workdir)
+    counts = json.loads(status.stdout)["counts"]
     assert (counts["failed"], counts["pending"]) == (4, 4), "the recorded URL fails honestly"
 
     fixed = batchwright("resume", batch_id, "--base-url", site_url, *common, cwd=workdir)
     assert fixed.returncode == 1, fixed.stdout + fixed.stderr
     assert "4/8 completed" in fixed.stdout
     assert "stopped after" not in fixed.stdout
-    summary = json.loads((workdir / "artifacts" / batch_id / "summary.json").read_text())
+    summary = json.loads((out / batch_id / "summary.json").read_text())
     assert (summary["status"], summary["stop_reason"]) == ("finished", None)
 
     retried = batchwright(
