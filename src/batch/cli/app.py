@@ -135,7 +135,6 @@ def _exec_config(
     max_failures: int | None = None,
 ) -> dict[str, Any]:
     return {
-        "max_failures": max_failures,
         "isolation": isolation,
         "concurrency": concurrency,
         "max_retries": retries,
@@ -144,6 +143,7 @@ def _exec_config(
         "trace": trace,
         "rate": rate,
         "delay_s": delay,
+        "max_failures": max_failures,
     }
 
 

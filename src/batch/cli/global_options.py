@@ -64,13 +64,17 @@ def apply_global_options(artifacts: Path | None, debug: bool, verbose: bool) -> 
     )
 
 
+def _keyword(name: str, default: object, annotation: object) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+    )
+
+
 _OPTIONS = (
-    inspect.Parameter("artifacts", inspect.Parameter.KEYWORD_ONLY, default=None,
-                      annotation=ArtifactsOpt),
-    inspect.Parameter("debug", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=DebugOpt),
-    inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default=False,
-                      annotation=VerboseOpt),
-)  # fmt: skip
+    _keyword("artifacts", None, ArtifactsOpt),
+    _keyword("debug", False, DebugOpt),
+    _keyword("verbose", False, VerboseOpt),
+)
 
 
 def with_global_options(command: Callable[..., R]) -> Callable[..., R]:

@@ -240,6 +240,7 @@ class BatchExecution:
         )
         pending = self.store.iter_job_ids(self.batch_id, [JobStatus.PENDING])
         self.store.set_batch_status(self.batch_id, BatchStatus.RUNNING)
+        self.store.record_run_settings(self.batch_id, {"stop_reason": None})  # an earlier run's
         self._workers = [
             asyncio.create_task(self._worker(pending, tracker), name=f"batch-worker-{n}")
             for n in range(self.options.concurrency)
@@ -254,9 +255,8 @@ class BatchExecution:
             self.store.cancel_pending(self.batch_id)
             self.store.clear_cancel(self.batch_id)
         status = self._final_status()
-        # recorded for the summary and reports; cleared by a run that was not stopped
-        stop_reason = self.stop_reason if status is BatchStatus.INTERRUPTED else None
-        self.store.record_run_settings(self.batch_id, {"stop_reason": stop_reason})
+        if self.stop_reason and status is BatchStatus.INTERRUPTED:  # for summary and reports
+            self.store.record_run_settings(self.batch_id, {"stop_reason": self.stop_reason})
         self.store.set_batch_status(self.batch_id, status)
         # a worker that died of a bug must not pass for a finished batch (aborted
         # workers end with CancelledError, which is not an Exception)
