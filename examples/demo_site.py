@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import html
 import json
 import re
+import sys
 import threading
+import urllib.request
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +28,8 @@ from urllib.parse import parse_qs, urlsplit
 Route = Callable[["DemoHandler", dict[str, str]], None]
 
 PLANS = ("basic", "pro", "enterprise")
+TITLE = "Demo CRM"
+"""The home page's title: how a script tells this site from whatever else holds a port."""
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -128,7 +133,7 @@ def _form(params: dict[str, str], error: str = "") -> str:
 
 
 def index(handler: DemoHandler, _params: dict[str, str]) -> None:
-    handler.send_page("Demo CRM", '<p><a href="/customers/new">New customer</a></p>')
+    handler.send_page(TITLE, '<p><a href="/customers/new">New customer</a></p>')
 
 
 def new_customer(handler: DemoHandler, _params: dict[str, str]) -> None:
@@ -219,11 +224,32 @@ class DemoServer(ThreadingHTTPServer):
         return thread
 
 
+def is_demo_site(url: str, timeout_s: float = 5.0) -> bool:
+    """True when ``url`` answers as this demo CRM, not merely as some web server."""
+    if not url.startswith("http://127.0.0.1:"):
+        return False
+    try:  # S310: a loopback http URL, checked above
+        with urllib.request.urlopen(f"{url}/", timeout=timeout_s) as response:  # noqa: S310
+            page = response.read(65536).decode("utf-8", "replace")
+    except OSError:
+        return False
+    return f"<title>{TITLE}</title>" in page
+
+
+def port_taken(error: OSError) -> bool:
+    return error.errno == errno.EADDRINUSE
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=int, default=8000, help="0: any free port")
     args = parser.parse_args()
-    server = DemoServer(args.port)
+    try:
+        server = DemoServer(args.port)
+    except OSError as error:
+        if not port_taken(error):
+            raise
+        sys.exit(f"demo site: port {args.port} is taken by another program; use --port N")
     print(f"demo site on {server.url} (Ctrl-C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

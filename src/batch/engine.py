@@ -391,6 +391,7 @@ class BatchEngine:
             rate_limiter=RateLimiter(settings.rate, sleep=self.sleep) if settings.rate else None,
             delay_s=settings.delay_s,
             circuit_breaker=settings.circuit_breaker,
+            max_failures=settings.max_failures,
             secrets=tuple(_secrets_of(manifest)),
             verify=bool(flow.verify),
         )

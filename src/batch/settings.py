@@ -94,6 +94,10 @@ class BatchSettings(RuntimeSettings):
     circuit_breaker: int = Field(10, ge=0)
     """Stop the batch (resumable) after this many consecutive transient failures: the
     target is probably down. 0: never."""
+    max_failures: int = Field(0, ge=0)
+    """Stop scheduling new rows after this many rows failed in one run (``--max-failures``),
+    as when every row fails the same way (a wrong base URL); running rows finish and the
+    batch stays resumable. 0: never."""
     rate: float | None = Field(None, gt=0)
     """At most this many job starts per second across all workers (``--rate 2/s``)."""
     delay_s: float = Field(0.0, ge=0)

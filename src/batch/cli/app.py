@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -22,6 +21,14 @@ from rich.console import Console
 
 from batch.cli import output as cli_output
 from batch.cli.displays import make_progress
+from batch.cli.global_options import (
+    ArtifactsOpt,
+    DebugOpt,
+    State,
+    VerboseOpt,
+    apply_global_options,
+    with_global_options,
+)
 from batch.engine import BatchEngine
 from batch.exceptions import BatchEngineError
 from batch.ingest.preview import preview_csv
@@ -49,11 +56,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class State:
-    debug = False
-    config: dict[str, Any] = {}  # noqa: RUF012 - one CLI invocation, one state
-
-
 def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Our errors become one line on stderr and exit code 2 (a traceback with --debug)."""
 
@@ -77,20 +79,9 @@ def engine(**config: Any) -> BatchEngine:
 
 @app.callback()
 def global_options(
-    artifacts: Annotated[
-        Path | None, typer.Option("--artifacts", help="Output root (store, reports, artifacts).")
-    ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show info logs.")] = False,
+    artifacts: ArtifactsOpt = None, debug: DebugOpt = False, verbose: VerboseOpt = False
 ) -> None:
-    State.debug = debug
-    State.config = {"artifacts_dir": artifacts}
-    # the command prints its own progress; logs add warnings (retries giving up, the
-    # circuit breaker, a relaunched browser) unless asked for more
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, handlers=[handler])
+    apply_global_options(artifacts, debug, verbose)
 
 
 ProgressOpt = Annotated[
@@ -118,6 +109,15 @@ IsolationOpt = Annotated[
     str | None,
     typer.Option(help="context (fresh per row), recycled (pooled, wiped) or page (read-only)."),
 ]
+MaxFailuresOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-failures",
+        help="Stop scheduling after N failed rows; the batch stays resumable. 0: never.",
+        min=0,
+        metavar="N",
+    ),
+]
 TraceOpt = Annotated[
     str | None, typer.Option(help="Tracing: off, on-failure, retries (default), always.")
 ]
@@ -132,6 +132,7 @@ def _exec_config(
     rate: str | None = None,
     delay: float | None = None,
     isolation: str | None = None,
+    max_failures: int | None = None,
 ) -> dict[str, Any]:
     return {
         "isolation": isolation,
@@ -142,6 +143,7 @@ def _exec_config(
         "trace": trace,
         "rate": rate,
         "delay_s": delay,
+        "max_failures": max_failures,
     }
 
 
@@ -180,6 +182,8 @@ def _finish(batch_engine: BatchEngine, summary: BatchSummary, progress_mode: str
     if markdown.is_file():  # on GitHub Actions, the job page shows the summary
         write_github_step_summary(markdown.read_text(encoding="utf-8"))
     cli_output.print_final(out, summary, report, json_mode=progress_mode == "json")
+    if summary.stop_reason:  # stopped on purpose (--max-failures), not interrupted
+        raise typer.Exit(EXIT_FAILED)
     if summary.status == BatchStatus.INTERRUPTED:
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_FAILED if summary.has_failures else EXIT_OK)
@@ -190,6 +194,7 @@ def _progress_mode(progress: str, quiet: bool, json_: bool) -> str:
 
 
 @app.command()
+@with_global_options
 @handle_errors
 def run(
     csv: Annotated[Path, typer.Argument(help="The CSV: one row, one job.")],
@@ -202,6 +207,7 @@ def run(
     isolation: IsolationOpt = None,
     rate: RateOpt = None,
     delay: DelayOpt = None,
+    max_failures: MaxFailuresOpt = None,
     secret: Annotated[
         list[str] | None, typer.Option("--secret", help="Mask this column's values (repeatable).")
     ] = None,
@@ -214,7 +220,9 @@ def run(
 ) -> None:
     """Create a batch from CSV and FLOW, run it, print the summary and report paths."""
     batch_engine = engine(
-        **_exec_config(concurrency, retries, headed, base_url, trace, rate, delay, isolation),
+        **_exec_config(
+            concurrency, retries, headed, base_url, trace, rate, delay, isolation, max_failures
+        ),
         secrets=frozenset(secret or ()) or None,
         skip_completed=skip_completed or None,
     )
@@ -231,6 +239,7 @@ def run(
 
 
 @app.command()
+@with_global_options
 @handle_errors
 def resume(
     batch_id: str,
@@ -241,13 +250,16 @@ def resume(
     trace: TraceOpt = None,
     rate: RateOpt = None,
     delay: DelayOpt = None,
+    max_failures: MaxFailuresOpt = None,
     progress: ProgressOpt = "auto",
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Run what a stopped or crashed batch left: pending, cancelled and interrupted rows."""
     batch_engine = engine(
-        **_exec_config(concurrency, retries, headed, base_url, trace, rate, delay)
+        **_exec_config(
+            concurrency, retries, headed, base_url, trace, rate, delay, max_failures=max_failures
+        )
     )
     mode = _progress_mode(progress, quiet, json_)
     summary = _run_with_signals(
@@ -257,6 +269,7 @@ def resume(
 
 
 @app.command()
+@with_global_options
 @handle_errors
 def retry(
     batch_id: str,
@@ -267,12 +280,16 @@ def retry(
     retries: RetriesOpt = None,
     concurrency: ConcurrencyOpt = None,
     headed: HeadedOpt = False,
+    base_url: BaseUrlOpt = None,
+    max_failures: MaxFailuresOpt = None,
     progress: ProgressOpt = "auto",
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Re-run the failed rows of a batch (all, or some ids or categories)."""
-    batch_engine = engine(**_exec_config(concurrency, None, headed, None, None))
+    batch_engine = engine(
+        **_exec_config(concurrency, None, headed, base_url, None, max_failures=max_failures)
+    )
     mode = _progress_mode(progress, quiet, json_)
     summary = _run_with_signals(
         batch_engine,
@@ -285,6 +302,7 @@ def retry(
 
 
 @app.command()
+@with_global_options
 @handle_errors
 def cancel(batch_id: str) -> None:
     """Ask the engine running BATCH_ID (in any process) to stop; it stays resumable."""
@@ -300,6 +318,7 @@ class ReviewMark(StrEnum):
 
 
 @app.command()
+@with_global_options
 @handle_errors
 def review(
     batch_id: str,
@@ -321,22 +340,42 @@ def review(
 
 
 @app.command()
+@with_global_options
 @handle_errors
-def status(batch_id: str) -> None:
+def status(
+    batch_id: str,
+    json_: Annotated[
+        bool, typer.Option("--json", help="The summary.json document (docs/summary-json.md).")
+    ] = False,
+) -> None:
     """Counts, success rate and state of one batch."""
-    cli_output.print_status(out, engine().get_batch_summary(batch_id))
+    summary = engine().get_batch_summary(batch_id)
+    if json_:
+        cli_output.print_json(out, summary.to_dict())
+        return
+    cli_output.print_status(out, summary)
 
 
 @app.command("list")
+@with_global_options
 @handle_errors
 def list_(
     limit: Annotated[int, typer.Option(help="Newest first, at most this many.")] = 20,
+    json_: Annotated[
+        bool,
+        typer.Option("--json", help="A JSON array, one object per batch (docs/summary-json.md)."),
+    ] = False,
 ) -> None:
     """The batches in the store."""
-    cli_output.print_batches(out, engine().list_batches(limit))
+    batches = engine().list_batches(limit)
+    if json_:
+        cli_output.print_json(out, [cli_output.batch_listing(m) for m in batches])
+        return
+    cli_output.print_batches(out, batches)
 
 
 @app.command()
+@with_global_options
 @handle_errors
 def preview(
     csv: Annotated[Path, typer.Argument(help="The CSV to inspect.")],
@@ -351,6 +390,7 @@ def preview(
 
 
 @app.command()
+@with_global_options
 @handle_errors
 def report(
     batch_id: str,

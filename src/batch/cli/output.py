@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+from rich import box
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from batch.cli.displays import final_line
 from batch.ingest.preview import Preview
 from batch.models import BatchJob, BatchManifest, JobStatus
 from batch.reports.summary import BatchSummary
 
-__all__ = ["print_batches", "print_final", "print_preview", "print_review", "print_status"]
+__all__ = [
+    "batch_listing",
+    "print_batches",
+    "print_final",
+    "print_json",
+    "print_preview",
+    "print_review",
+    "print_status",
+]
 
 MAX_CELL = 60
 
@@ -30,13 +40,21 @@ def print_final(console: Console, summary: BatchSummary, report: Path, *, json_m
         return
     console.print(final_line(summary), highlight=False, soft_wrap=True)
     console.print(f"report: {report}", highlight=False, soft_wrap=True)
-    if summary.status == "interrupted":
+    if summary.stop_reason:
+        console.print(
+            f"{summary.stop_reason}; resume with: batchwright resume {summary.batch_id}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    elif summary.status == "interrupted":
         console.print(f"resumable: batchwright resume {summary.batch_id}", highlight=False)
 
 
 def print_status(console: Console, summary: BatchSummary) -> None:
     table = Table(title=f"batch {summary.batch_id}", show_header=False)
     table.add_row("status", str(summary.status))
+    if summary.stop_reason:
+        table.add_row("stopped", summary.stop_reason)
     table.add_row("flow", summary.flow_name)
     table.add_row("csv", summary.csv_path)
     for status in JobStatus:
@@ -47,20 +65,51 @@ def print_status(console: Console, summary: BatchSummary) -> None:
     console.print(table)
 
 
+def batch_listing(manifest: BatchManifest) -> dict[str, Any]:
+    """One batch as ``batchwright list --json`` prints it: the summary.json keys that
+    describe a batch, with the same meanings (docs/summary-json.md)."""
+    return {
+        "batch_id": manifest.batch_id,
+        "status": manifest.status.value,
+        "flow_name": manifest.flow_name,
+        "flow_ref": manifest.flow_ref,
+        "csv_path": manifest.csv_path,
+        "created_at": manifest.created_at.isoformat(),
+        "total": manifest.total,
+        "counts": {status.value: manifest.count(status) for status in JobStatus},
+    }
+
+
+def print_json(console: Console, value: object) -> None:
+    """``value`` as one JSON document, unstyled and unwrapped, for scripts."""
+    console.file.write(json.dumps(value, ensure_ascii=False) + "\n")
+
+
 def print_batches(console: Console, batches: list[BatchManifest]) -> None:
+    """A table whose ids are never cut, whatever the terminal's width: they are what users
+    copy. The flow column wraps instead; the id already says when (UTC) it was created."""
     if not batches:
         console.print("no batches yet: `batchwright run DATA.csv --flow FLOW` creates one")
         return
-    table = Table("batch", "created", "flow", "rows", "completed", "failed", "status")
+    table = Table(
+        Column("batch", no_wrap=True, min_width=max(len(m.batch_id) for m in batches)),
+        Column("status", no_wrap=True),
+        Column("rows", justify="right", no_wrap=True),
+        Column("completed", justify="right", no_wrap=True),
+        Column("failed", justify="right", no_wrap=True),
+        Column("flow", overflow="fold"),
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     for manifest in batches:
         table.add_row(
             manifest.batch_id,
-            f"{manifest.created_at:%Y-%m-%d %H:%M}",
-            manifest.flow_name,
+            manifest.status.value,
             str(manifest.total),
             str(manifest.completed),
             str(manifest.failed),
-            manifest.status.value,
+            manifest.flow_name,
         )
     console.print(table)
 

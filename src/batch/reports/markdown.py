@@ -46,6 +46,14 @@ def summary_markdown(summary: BatchSummary, *, report_link: str = "report.html")
         f"Batch {_code(summary.batch_id)} · CSV {_code(summary.csv_path)} · "
         f"{summary.wall_time_s:.1f} s wall time · {summary.throughput_rows_per_s:.2f} rows/s",
         "",
+    ]
+    if summary.stop_reason:
+        lines += [
+            f"⚠️ {_text(summary.stop_reason)}; resume with "
+            f"{_code('batchwright resume ' + summary.batch_id)}",
+            "",
+        ]
+    lines += [
         "| status | rows |",
         "| --- | ---: |",
     ]

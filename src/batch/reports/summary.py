@@ -148,6 +148,8 @@ class BatchSummary:
     error_groups: tuple[ErrorGroup, ...]
     error_signatures: int
     has_failures: bool
+    stop_reason: str | None = None
+    """Why the last run stopped scheduling with rows left, e.g. after ``--max-failures``."""
 
     def count(self, status: JobStatus) -> int:
         return self.counts[status.value]
@@ -222,6 +224,7 @@ class BatchSummary:
                 for g in self.error_groups
             ],
             "error_signatures": self.error_signatures,
+            "stop_reason": self.stop_reason,
         }
 
 
@@ -387,6 +390,7 @@ class SummaryBuilder:
             error_groups=groups,
             error_signatures=len(self._groups),
             has_failures=failed > 0,
+            stop_reason=self._manifest.settings.get("stop_reason"),
         )
 
 

@@ -96,6 +96,8 @@ class ExecutionOptions:
     """Each worker's pause between two jobs (``--delay``)."""
     circuit_breaker: int = 0
     """Consecutive transient failures that stop the batch (0: never)."""
+    max_failures: int = 0
+    """Failed rows (final failures, not attempts) of this run that stop the batch (0: never)."""
     secrets: tuple[str, ...] = ()
     """Columns whose values are masked in everything recorded about a job."""
     verify: bool = False
@@ -170,6 +172,9 @@ class BatchExecution:
         self._cancelled_by_request = False
         self._workers: list[asyncio.Task[None]] = []
         self.breaker = CircuitBreaker(options.circuit_breaker)
+        self.failed_rows = 0
+        self.stop_reason: str | None = None
+        """Why this run stopped scheduling on its own (``max_failures``), if it did."""
 
     def stop(self) -> None:
         """Stop scheduling new jobs; running ones finish and are recorded."""
@@ -235,6 +240,7 @@ class BatchExecution:
         )
         pending = self.store.iter_job_ids(self.batch_id, [JobStatus.PENDING])
         self.store.set_batch_status(self.batch_id, BatchStatus.RUNNING)
+        self.store.record_run_settings(self.batch_id, {"stop_reason": None})  # an earlier run's
         self._workers = [
             asyncio.create_task(self._worker(pending, tracker), name=f"batch-worker-{n}")
             for n in range(self.options.concurrency)
@@ -249,6 +255,8 @@ class BatchExecution:
             self.store.cancel_pending(self.batch_id)
             self.store.clear_cancel(self.batch_id)
         status = self._final_status()
+        if self.stop_reason and status is BatchStatus.INTERRUPTED:  # for summary and reports
+            self.store.record_run_settings(self.batch_id, {"stop_reason": self.stop_reason})
         self.store.set_batch_status(self.batch_id, status)
         # a worker that died of a bug must not pass for a finished batch (aborted
         # workers end with CancelledError, which is not an Exception)
@@ -306,6 +314,21 @@ class BatchExecution:
         finally:
             self.commits.released(job_id)
         tracker.job_finished(job_id, status, flaky=flaky)
+        if status is JobStatus.FAILED:
+            self._count_failure()
+
+    def _count_failure(self) -> None:
+        """Stop scheduling once ``max_failures`` rows failed: when every row fails the same
+        way, running to the last row only repeats the failure."""
+        self.failed_rows += 1
+        limit = self.options.max_failures
+        if limit and self.failed_rows == limit:
+            self.stop_reason = f"stopped after {limit} failed rows (--max-failures {limit})"
+            logger.warning(
+                "batch %s: %s; running rows finish. Fix the cause, then: batchwright resume %s",
+                self.batch_id, self.stop_reason, self.batch_id,
+            )  # fmt: skip
+            self.stop()
 
     async def _run_job(self, job: BatchJob, token: str) -> tuple[JobStatus, bool]:
         """Attempts until success or the policy gives up; returns (status, flaky)."""

@@ -245,3 +245,140 @@ def test_review_lists_unknown_outcomes_and_settles_them(workdir: Path) -> None:
     assert settled.returncode == 0, settled.stderr
     assert "1 row(s) marked pending" in settled.stdout
     assert "no rows need review" in batchwright("review", manifest.batch_id, cwd=workdir).stdout
+
+
+def create_batch(workdir: Path, csv: str = "customers.csv") -> str:
+    """A batch of the example rows in workdir's store, created without running anything."""
+    settings = load_settings(
+        {"base_dir": workdir, "artifacts_dir": workdir / "artifacts"}, read_env=False
+    )
+    engine = BatchEngine(RunContext(settings=settings))
+    batch_id = engine.create_batch_jobs(csv, "add_customer.yaml").batch_id
+    engine.close()
+    return batch_id
+
+
+def test_list_shows_whole_batch_ids_in_80_columns(workdir: Path) -> None:
+    (workdir / "a_csv_file_with_a_rather_long_name_for_the_listing.csv").write_text(
+        (workdir / "customers.csv").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    ids = [
+        create_batch(workdir),
+        create_batch(workdir, "a_csv_file_with_a_rather_long_name_for_the_listing.csv"),
+    ]
+    listing = batchwright("list", cwd=workdir, env={"COLUMNS": "80"})
+    assert listing.returncode == 0, listing.stderr
+    assert max(len(line) for line in listing.stdout.splitlines()) <= 80, listing.stdout
+    for batch_id in ids:
+        assert batch_id in listing.stdout, listing.stdout
+    status = batchwright("status", ids[1], cwd=workdir, env={"COLUMNS": "80"})
+    assert ids[1] in status.stdout, status.stdout
+
+
+def test_list_and_status_json_match_the_store(workdir: Path) -> None:
+    older, newer = create_batch(workdir), create_batch(workdir)
+    listing = batchwright("list", "--json", cwd=workdir, env={"COLUMNS": "80"})
+    assert listing.returncode == 0, listing.stderr
+    batches = json.loads(listing.stdout)
+    assert [b["batch_id"] for b in batches] == [newer, older], "newest first"
+    first = batches[0]
+    assert set(first) == {
+        "batch_id", "status", "flow_name", "flow_ref", "csv_path", "created_at", "total", "counts"
+    }  # fmt: skip
+    assert first["status"] == "created"
+    assert first["flow_name"] == "add-customer"
+    assert first["csv_path"].endswith("customers.csv")
+    assert first["total"] == 8
+    assert first["counts"] == dict.fromkeys((s.value for s in JobStatus), 0) | {"pending": 8}
+
+    status = batchwright("status", newer, "--json", cwd=workdir, env={"COLUMNS": "80"})
+    assert status.returncode == 0, status.stderr
+    settings = load_settings(
+        {"base_dir": workdir, "artifacts_dir": workdir / "artifacts"}, read_env=False
+    )
+    engine = BatchEngine(RunContext(settings=settings))
+    expected = engine.get_batch_summary(newer).to_dict()
+    engine.close()
+    assert json.loads(status.stdout) == expected
+    assert first["created_at"] == expected["created_at"]
+    limited = batchwright("list", "--json", "--limit", "1", cwd=workdir)
+    assert [b["batch_id"] for b in json.loads(limited.stdout)] == [newer]
+
+
+def test_global_options_work_after_the_command_too(workdir: Path) -> None:
+    elsewhere = workdir / "elsewhere"
+    batch_id = create_batch(workdir)
+    assert batch_id in batchwright("list", cwd=workdir).stdout
+    empty = batchwright("list", "--artifacts", str(elsewhere), cwd=workdir)
+    assert "no batches yet" in empty.stdout, empty.stdout + empty.stderr
+    after = batchwright("status", batch_id, "--artifacts", str(workdir / "artifacts"), cwd=workdir)
+    assert after.returncode == 0, after.stderr
+    assert "add-customer" in after.stdout
+
+    traceback = batchwright("preview", "missing.csv", "--debug", cwd=workdir)
+    assert "Traceback" in traceback.stderr, "--debug after the command"
+    verbose = batchwright("preview", "customers.csv", "-v", "--debug", cwd=workdir)
+    assert verbose.returncode == 0, verbose.stderr
+    before = batchwright("--artifacts", str(elsewhere), "list", cwd=workdir)
+    assert "no batches yet" in before.stdout, "still accepted before the command"
+
+    helped = batchwright("run", "--help", cwd=workdir)
+    for option in ("--artifacts", "--verbose", "--debug"):
+        assert option in helped.stdout, "--help lists the globals a command accepts"
+
+
+@pytest.mark.browser
+def test_max_failures_stops_a_failing_batch_and_it_stays_resumable(
+    workdir: Path, site_url: str
+) -> None:
+    wrong = f"{site_url}/no-such-app"  # every row: HTTP 404 on step 1
+    out = workdir / "out"  # --artifacts after the command, as the issue typed it
+    artifacts = ("--artifacts", str(out))
+    common = ("--concurrency", "1", "--retries", "0", "--progress", "lines", *artifacts)
+    stopped = batchwright(
+        "run", "customers.csv", "--flow", "add_customer.yaml", "--base-url", wrong,
+        "--max-failures", "2", *common, cwd=workdir,
+    )  # fmt: skip
+    assert stopped.returncode == 1, stopped.stdout + stopped.stderr
+    found = BATCH_ID.search(stopped.stdout)
+    assert found
+    batch_id = found.group()
+    last = stopped.stdout.strip().splitlines()[-1]
+    reason = "stopped after 2 failed rows (--max-failures 2)"
+    assert last == f"{reason}; resume with: batchwright resume {batch_id}", stopped.stdout
+    assert "--max-failures 2" in stopped.stderr
+    summary = json.loads((out / batch_id / "summary.json").read_text())
+    assert summary["counts"]["failed"] == 2
+    assert summary["counts"]["pending"] == 6
+    assert summary["status"] == "interrupted"
+    assert summary["stop_reason"] == reason
+    assert "--max-failures 2" in (out / batch_id / "report.html").read_text()
+    assert reason in batchwright("status", batch_id, *artifacts, cwd=workdir).stdout
+
+    again = batchwright("resume", batch_id, "--max-failures", "2", *common, cwd=workdir)
+    assert again.returncode == 1, again.stdout + again.stderr
+    status = batchwright("status", batch_id, "--json", *artifacts, cwd=workdir)
+    counts = json.loads(status.stdout)["counts"]
+    assert (counts["failed"], counts["pending"]) == (4, 4), "the recorded URL fails honestly"
+
+    fixed = batchwright("resume", batch_id, "--base-url", site_url, *common, cwd=workdir)
+    assert fixed.returncode == 1, fixed.stdout + fixed.stderr
+    assert "4/8 completed" in fixed.stdout
+    assert "stopped after" not in fixed.stdout
+    summary = json.loads((out / batch_id / "summary.json").read_text())
+    assert (summary["status"], summary["stop_reason"]) == ("finished", None)
+
+    retried = batchwright(
+        "retry", batch_id, "--base-url", site_url, "--max-failures", "1", *common, cwd=workdir
+    )
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert "8/8 completed" in retried.stdout
+
+
+def test_max_failures_must_not_be_negative(workdir: Path) -> None:
+    result = batchwright(
+        "run", "customers.csv", "--flow", "add_customer.yaml", cwd=workdir,
+        env={"BATCH_MAX_FAILURES": "-1"},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "max_failures" in result.stderr

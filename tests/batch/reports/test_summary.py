@@ -315,6 +315,7 @@ def test_to_dict_has_stable_json_keys() -> None:
         "failed_attempts_by_category",
         "error_groups",
         "error_signatures",
+        "stop_reason",
     ]
     assert data["schema_version"] == SCHEMA_VERSION
     assert data["attempts_histogram"] == {"0": 3, "1": 5, "2": 1, "3": 1}
