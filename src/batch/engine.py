@@ -25,6 +25,7 @@ from batch.reports import summarise, write_reports
 from batch.reports.summary import BatchSummary, build_summary
 from batch.run.concurrency import AdaptiveLimiter, auto_bounds
 from batch.run.execution import BatchExecution, ExecutionOptions
+from batch.run.ownership import owning, taking
 from batch.run.progress import ProgressCallback
 from batch.run.retry import RetryPolicy, Sleep
 from batch.run.retry_request import RetryRequest
@@ -177,7 +178,14 @@ class BatchEngine:
 
         Returns the ``BatchSummary``, also readable as ``result['completed']``,
         ``result['failed']``, ... A retry policy recorded by ``retry_batch_jobs``
-        applies to this execution, then is cleared."""
+        applies to this execution, then is cleared. Raises ``BatchBusyError`` while
+        another live engine runs the batch."""
+        async with owning(self.store, batch_id) as owner:
+            return await self._execute(batch_id, owner, progress_callback)
+
+    async def _execute(
+        self, batch_id: str, owner: str, progress_callback: ProgressCallback | None
+    ) -> BatchSummary:
         manifest = self.store.get_manifest(batch_id)
         flow = self._flows.get(batch_id) or self.load_flow(manifest.flow_ref)
         settings = self._settings_for(manifest)
@@ -189,12 +197,13 @@ class BatchEngine:
             unsettled.append(JobStatus.NEEDS_REVIEW)
         counts = self.store.count_by_status(batch_id)
         if any(counts.get(status) for status in unsettled):
-            await self._run(manifest, flow, settings, policy, progress_callback)
+            await self._run(manifest, owner, flow, settings, policy, progress_callback)
         return self.write_reports(batch_id)
 
-    async def _run(
+    async def _run(  # noqa: PLR0917 - private, called once
         self,
         manifest: BatchManifest,
+        owner: str,
         flow: Flow,
         settings: BatchSettings,
         policy: RetryPolicy,
@@ -223,6 +232,7 @@ class BatchEngine:
                 factory,
                 policy,
                 options,
+                owner=owner,
                 sleep=self.sleep,
                 progress=progress_callback,
             )
@@ -257,8 +267,9 @@ class BatchEngine:
         self, batch_id: str, progress_callback: ProgressCallback | None = None
     ) -> BatchSummary:
         """Pick up pending, cancelled and interrupted jobs after a stop or a crash."""
-        self.store.requeue(batch_id, [JobStatus.CANCELLED])
-        return await self.execute_batch_jobs(batch_id, progress_callback)
+        async with owning(self.store, batch_id) as owner:
+            self.store.requeue(batch_id, [JobStatus.CANCELLED])
+            return await self._execute(batch_id, owner, progress_callback)
 
     def retry_batch_jobs(
         self,
@@ -278,7 +289,8 @@ class BatchEngine:
         batch uses it, whichever process runs it. The returned ``RetryRequest`` reads
         like a mapping (``result['requeued']``, ``result['pending']``, ...); awaiting it
         (``await engine.retry_batch_jobs(...)``) runs the batch and gives its
-        ``BatchSummary``. Not awaited, the rows wait for ``execute_batch_jobs``."""
+        ``BatchSummary``. Not awaited, the rows wait for ``execute_batch_jobs``.
+        Raises ``BatchBusyError`` while another live engine runs the batch."""
         settings = self.settings.with_overrides(
             max_retries=max_retries, retry_delay=retry_delay, backoff_factor=backoff_factor
         )
@@ -287,10 +299,11 @@ class BatchEngine:
             "retry_delay": settings.retry_delay,
             "backoff_factor": settings.backoff_factor,
         }
-        self.store.record_run_settings(batch_id, {RETRY_POLICY: policy})
-        requeued = self.store.requeue(
-            batch_id, [JobStatus.FAILED], job_ids=job_ids, categories=categories
-        )
+        with taking(self.store, batch_id):
+            self.store.record_run_settings(batch_id, {RETRY_POLICY: policy})
+            requeued = self.store.requeue(
+                batch_id, [JobStatus.FAILED], job_ids=job_ids, categories=categories
+            )
         by_status = self.store.count_by_status(batch_id)
         counts = {status.value: by_status.get(status, 0) for status in JobStatus}
         return RetryRequest(

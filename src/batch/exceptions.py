@@ -11,6 +11,8 @@
     ├── FileProcessingError          the CSV cannot be read: encoding, headers, ragged
     │                                rows, NUL bytes; names file, line and column (exit 2)
     ├── BusinessError                the app rejected a row (raised by flows, not retried)
+    ├── BatchBusyError               another live engine runs the batch; names its
+    │                                host and pid (exit 2)
     └── StoreError                   the manifest store refused an operation
         ├── BatchNotFoundError       no batch with that id
         └── InvalidTransitionError   a job status change the state machine forbids
@@ -33,6 +35,7 @@ from runtime.errors import (
 )
 
 __all__ = [
+    "BatchBusyError",
     "BatchEngineError",
     "BatchNotFoundError",
     "BrowserNotFoundError",
@@ -77,6 +80,23 @@ class FileProcessingError(BatchEngineError):
         if hint:
             text += f" ({hint})"
         super().__init__(text)
+
+
+class BatchBusyError(BatchEngineError):
+    """Another live engine (this process, another one, or another host) runs the batch:
+    two engines on one batch would race for its rows."""
+
+    def __init__(self, batch_id: str, owner: str) -> None:
+        self.batch_id = batch_id
+        self.owner = owner
+        host, _, rest = owner.partition(":")
+        self.host = host
+        self.pid = rest.partition(":")[0]
+        super().__init__(
+            f"batch {batch_id} is already being run by another engine ({host}, pid "
+            f"{self.pid}); wait for it to finish, or stop it with `batchwright cancel "
+            f"{batch_id}` and resume it then"
+        )
 
 
 class StoreError(BatchEngineError):

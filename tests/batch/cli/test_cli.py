@@ -221,6 +221,21 @@ def test_cancel_from_another_process_winds_the_run_down(workdir: Path, site_url:
     assert f"batchwright resume {batch_id}" in stdout
 
 
+@pytest.mark.browser
+def test_resume_of_a_batch_another_process_runs_is_refused(workdir: Path, site_url: str) -> None:
+    write_slow_batch(workdir, rows=10)
+    process = start_run(workdir, site_url)
+    batch_id = wait_for_batch_id(workdir)
+    second = batchwright("resume", batch_id, "--base-url", site_url, "--quiet", cwd=workdir)
+    assert second.returncode == 2, second.stdout + second.stderr
+    assert batch_id in second.stderr
+    assert f"pid {process.pid}" in second.stderr, "the refusal names the engine that runs it"
+    assert len(second.stderr.strip().splitlines()) == 1, second.stderr
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stdout + stderr
+    assert "10/10 completed" in stdout
+
+
 def test_review_lists_unknown_outcomes_and_settles_them(workdir: Path) -> None:
     settings = load_settings(
         {"base_dir": workdir, "artifacts_dir": workdir / "artifacts"}, read_env=False
