@@ -15,7 +15,8 @@ import contextlib
 from collections.abc import Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from batch.exceptions import ConfigurationError
 from batch.ingest.creation import create_batch
@@ -245,7 +246,9 @@ class BatchEngine:
             if limiter
             else str(options.concurrency)
         )
-        self.store.record_run_settings(batch_id, {"concurrency": chosen})
+        self.store.record_run_settings(
+            batch_id, {"concurrency": chosen, "isolation": settings.isolation}
+        )
 
     async def _local_runners(
         self, stack: contextlib.AsyncExitStack, flow: Flow, settings: BatchSettings, batch_id: str
@@ -420,6 +423,17 @@ class BatchEngine:
 
     def close(self) -> None:
         self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 async def start_batch(

@@ -236,6 +236,44 @@ def test_resume_of_a_batch_another_process_runs_is_refused(workdir: Path, site_u
     assert "10/10 completed" in stdout
 
 
+def recorded_settings(workdir: Path, batch_id: str) -> dict[str, object]:
+    """The run settings the last execution recorded, as the exported manifest shows them."""
+    manifest = workdir / "artifacts" / batch_id / "manifest.json"
+    settings: dict[str, object] = json.loads(manifest.read_text(encoding="utf-8"))["settings"]
+    return settings
+
+
+@pytest.mark.browser
+def test_resume_and_retry_take_an_isolation(workdir: Path, site_url: str) -> None:
+    (workdir / "one_bad.csv").write_text(
+        "name,email,plan,notes\nGood,g@example.com,pro,\nBad,no-at-sign,pro,\n", encoding="utf-8"
+    )
+    settings = load_settings(
+        {"base_dir": workdir, "artifacts_dir": workdir / "artifacts"}, read_env=False
+    )
+    engine = BatchEngine(RunContext(settings=settings))
+    batch_id = engine.create_batch_jobs("one_bad.csv", "add_customer.yaml").batch_id
+    engine.close()
+
+    resumed = batchwright(
+        "resume", batch_id, "--isolation", "recycled", "--base-url", site_url, "--quiet",
+        cwd=workdir,
+    )  # fmt: skip
+    assert resumed.returncode == 1, resumed.stdout + resumed.stderr
+    assert recorded_settings(workdir, batch_id)["isolation"] == "recycled"
+
+    retried = batchwright(
+        "retry", batch_id, "--isolation", "page", "--retries", "0", "--quiet", cwd=workdir
+    )
+    assert retried.returncode == 1, retried.stdout + retried.stderr
+    assert "1 failed" in retried.stdout
+    assert recorded_settings(workdir, batch_id)["isolation"] == "page"
+
+    wrong = batchwright("retry", batch_id, "--isolation", "shared", cwd=workdir)
+    assert wrong.returncode == 2
+    assert "isolation" in wrong.stderr
+
+
 def test_review_lists_unknown_outcomes_and_settles_them(workdir: Path) -> None:
     settings = load_settings(
         {"base_dir": workdir, "artifacts_dir": workdir / "artifacts"}, read_env=False
