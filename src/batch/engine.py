@@ -380,10 +380,11 @@ class BatchEngine:
     def write_reports(
         self, batch_id: str, formats: Collection[str] | None = None, out: Path | None = None
     ) -> BatchSummary:
-        """Write the reports (HTML, JUnit, CSV, JSON, Markdown) and the manifest."""
+        """Write the reports (HTML, JUnit, CSV, JSON, Markdown) and the manifest into the
+        batch's folder, or all of them into ``out`` (linking to the batch's evidence)."""
         manifest = self.store.get_manifest(batch_id)
-        batch_dir = out or self.batch_dir(batch_id)
-        self.store.export_manifest_json(batch_id, self.batch_dir(batch_id) / "manifest.json")
+        batch_dir = self.batch_dir(batch_id)
+        self.store.export_manifest_json(batch_id, (out or batch_dir) / "manifest.json")
         secrets = _secrets_of(manifest)
         kwargs: dict[str, Any] = {"secrets": secrets}
         if formats is not None:
@@ -394,6 +395,7 @@ class BatchEngine:
             lambda: self.store.iter_jobs(batch_id),
             batch_dir,
             summarised=summarised,
+            out=out,
             **kwargs,
         )
         return summarised[0]
