@@ -11,15 +11,18 @@
     ├── FileProcessingError          the CSV cannot be read: encoding, headers, ragged
     │                                rows, NUL bytes; names file, line and column (exit 2)
     ├── BusinessError                the app rejected a row (raised by flows, not retried)
+    ├── HttpStatusError              a navigation answered 5xx or 429; .status and
+    │                                .retry_after_s decide the retry (transient, rate_limit)
     ├── BatchBusyError               another live engine runs the batch; names its
     │                                host and pid (exit 2)
     └── StoreError                   the manifest store refused an operation
         ├── BatchNotFoundError       no batch with that id
         └── InvalidTransitionError   a job status change the state machine forbids
 
-The runtime's errors (root, configuration, flow, browser, business) are defined in
-``runtime.errors`` because the runtime never imports ``batch``; they are the same
-classes re-exported here.
+The runtime's errors (root, configuration, flow, browser, business, HTTP status) are
+defined in ``runtime.errors`` because the runtime never imports ``batch``; they are the
+same classes re-exported here. docs/errors.md explains each, the error categories an
+attempt's failure falls into (what is retried) and the CLI's exit codes.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from runtime.errors import (
     BusinessError,
     ConfigurationError,
     FlowError,
+    HttpStatusError,
 )
 
 __all__ = [
@@ -43,6 +47,7 @@ __all__ = [
     "ConfigurationError",
     "FileProcessingError",
     "FlowError",
+    "HttpStatusError",
     "InvalidTransitionError",
     "SecurityError",
     "StoreError",
