@@ -15,7 +15,8 @@ import contextlib
 from collections.abc import Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from batch.exceptions import ConfigurationError
 from batch.ingest.creation import create_batch
@@ -25,6 +26,7 @@ from batch.reports import summarise, write_reports
 from batch.reports.summary import BatchSummary, build_summary
 from batch.run.concurrency import AdaptiveLimiter, auto_bounds
 from batch.run.execution import BatchExecution, ExecutionOptions
+from batch.run.ownership import owning, taking
 from batch.run.progress import ProgressCallback
 from batch.run.retry import RetryPolicy, Sleep
 from batch.run.retry_request import RetryRequest
@@ -177,7 +179,14 @@ class BatchEngine:
 
         Returns the ``BatchSummary``, also readable as ``result['completed']``,
         ``result['failed']``, ... A retry policy recorded by ``retry_batch_jobs``
-        applies to this execution, then is cleared."""
+        applies to this execution, then is cleared. Raises ``BatchBusyError`` while
+        another live engine runs the batch."""
+        async with owning(self.store, batch_id) as owner:
+            return await self._execute(batch_id, owner, progress_callback)
+
+    async def _execute(
+        self, batch_id: str, owner: str, progress_callback: ProgressCallback | None
+    ) -> BatchSummary:
         manifest = self.store.get_manifest(batch_id)
         flow = self._flows.get(batch_id) or self.load_flow(manifest.flow_ref)
         settings = self._settings_for(manifest)
@@ -189,12 +198,13 @@ class BatchEngine:
             unsettled.append(JobStatus.NEEDS_REVIEW)
         counts = self.store.count_by_status(batch_id)
         if any(counts.get(status) for status in unsettled):
-            await self._run(manifest, flow, settings, policy, progress_callback)
+            await self._run(manifest, owner, flow, settings, policy, progress_callback)
         return self.write_reports(batch_id)
 
-    async def _run(
+    async def _run(  # noqa: PLR0917 - private, called once
         self,
         manifest: BatchManifest,
+        owner: str,
         flow: Flow,
         settings: BatchSettings,
         policy: RetryPolicy,
@@ -223,6 +233,7 @@ class BatchEngine:
                 factory,
                 policy,
                 options,
+                owner=owner,
                 sleep=self.sleep,
                 progress=progress_callback,
             )
@@ -235,7 +246,9 @@ class BatchEngine:
             if limiter
             else str(options.concurrency)
         )
-        self.store.record_run_settings(batch_id, {"concurrency": chosen})
+        self.store.record_run_settings(
+            batch_id, {"concurrency": chosen, "isolation": settings.isolation}
+        )
 
     async def _local_runners(
         self, stack: contextlib.AsyncExitStack, flow: Flow, settings: BatchSettings, batch_id: str
@@ -257,8 +270,9 @@ class BatchEngine:
         self, batch_id: str, progress_callback: ProgressCallback | None = None
     ) -> BatchSummary:
         """Pick up pending, cancelled and interrupted jobs after a stop or a crash."""
-        self.store.requeue(batch_id, [JobStatus.CANCELLED])
-        return await self.execute_batch_jobs(batch_id, progress_callback)
+        async with owning(self.store, batch_id) as owner:
+            self.store.requeue(batch_id, [JobStatus.CANCELLED])
+            return await self._execute(batch_id, owner, progress_callback)
 
     def retry_batch_jobs(
         self,
@@ -278,7 +292,8 @@ class BatchEngine:
         batch uses it, whichever process runs it. The returned ``RetryRequest`` reads
         like a mapping (``result['requeued']``, ``result['pending']``, ...); awaiting it
         (``await engine.retry_batch_jobs(...)``) runs the batch and gives its
-        ``BatchSummary``. Not awaited, the rows wait for ``execute_batch_jobs``."""
+        ``BatchSummary``. Not awaited, the rows wait for ``execute_batch_jobs``.
+        Raises ``BatchBusyError`` while another live engine runs the batch."""
         settings = self.settings.with_overrides(
             max_retries=max_retries, retry_delay=retry_delay, backoff_factor=backoff_factor
         )
@@ -287,10 +302,11 @@ class BatchEngine:
             "retry_delay": settings.retry_delay,
             "backoff_factor": settings.backoff_factor,
         }
-        self.store.record_run_settings(batch_id, {RETRY_POLICY: policy})
-        requeued = self.store.requeue(
-            batch_id, [JobStatus.FAILED], job_ids=job_ids, categories=categories
-        )
+        with taking(self.store, batch_id):
+            self.store.record_run_settings(batch_id, {RETRY_POLICY: policy})
+            requeued = self.store.requeue(
+                batch_id, [JobStatus.FAILED], job_ids=job_ids, categories=categories
+            )
         by_status = self.store.count_by_status(batch_id)
         counts = {status.value: by_status.get(status, 0) for status in JobStatus}
         return RetryRequest(
@@ -364,10 +380,11 @@ class BatchEngine:
     def write_reports(
         self, batch_id: str, formats: Collection[str] | None = None, out: Path | None = None
     ) -> BatchSummary:
-        """Write the reports (HTML, JUnit, CSV, JSON, Markdown) and the manifest."""
+        """Write the reports (HTML, JUnit, CSV, JSON, Markdown) and the manifest into the
+        batch's folder, or all of them into ``out`` (linking to the batch's evidence)."""
         manifest = self.store.get_manifest(batch_id)
-        batch_dir = out or self.batch_dir(batch_id)
-        self.store.export_manifest_json(batch_id, self.batch_dir(batch_id) / "manifest.json")
+        batch_dir = self.batch_dir(batch_id)
+        self.store.export_manifest_json(batch_id, (out or batch_dir) / "manifest.json")
         secrets = _secrets_of(manifest)
         kwargs: dict[str, Any] = {"secrets": secrets}
         if formats is not None:
@@ -378,6 +395,7 @@ class BatchEngine:
             lambda: self.store.iter_jobs(batch_id),
             batch_dir,
             summarised=summarised,
+            out=out,
             **kwargs,
         )
         return summarised[0]
@@ -407,6 +425,17 @@ class BatchEngine:
 
     def close(self) -> None:
         self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 async def start_batch(

@@ -11,13 +11,18 @@
     ├── FileProcessingError          the CSV cannot be read: encoding, headers, ragged
     │                                rows, NUL bytes; names file, line and column (exit 2)
     ├── BusinessError                the app rejected a row (raised by flows, not retried)
+    ├── HttpStatusError              a navigation answered 5xx or 429; .status and
+    │                                .retry_after_s decide the retry (transient, rate_limit)
+    ├── BatchBusyError               another live engine runs the batch; names its
+    │                                host and pid (exit 2)
     └── StoreError                   the manifest store refused an operation
         ├── BatchNotFoundError       no batch with that id
         └── InvalidTransitionError   a job status change the state machine forbids
 
-The runtime's errors (root, configuration, flow, browser, business) are defined in
-``runtime.errors`` because the runtime never imports ``batch``; they are the same
-classes re-exported here.
+The runtime's errors (root, configuration, flow, browser, business, HTTP status) are
+defined in ``runtime.errors`` because the runtime never imports ``batch``; they are the
+same classes re-exported here. docs/errors.md explains each, the error categories an
+attempt's failure falls into (what is retried) and the CLI's exit codes.
 """
 
 from __future__ import annotations
@@ -30,9 +35,11 @@ from runtime.errors import (
     BusinessError,
     ConfigurationError,
     FlowError,
+    HttpStatusError,
 )
 
 __all__ = [
+    "BatchBusyError",
     "BatchEngineError",
     "BatchNotFoundError",
     "BrowserNotFoundError",
@@ -40,6 +47,7 @@ __all__ = [
     "ConfigurationError",
     "FileProcessingError",
     "FlowError",
+    "HttpStatusError",
     "InvalidTransitionError",
     "SecurityError",
     "StoreError",
@@ -77,6 +85,23 @@ class FileProcessingError(BatchEngineError):
         if hint:
             text += f" ({hint})"
         super().__init__(text)
+
+
+class BatchBusyError(BatchEngineError):
+    """Another live engine (this process, another one, or another host) runs the batch:
+    two engines on one batch would race for its rows."""
+
+    def __init__(self, batch_id: str, owner: str) -> None:
+        self.batch_id = batch_id
+        self.owner = owner
+        host, _, rest = owner.partition(":")
+        self.host = host
+        self.pid = rest.partition(":")[0]
+        super().__init__(
+            f"batch {batch_id} is already being run by another engine ({host}, pid "
+            f"{self.pid}); wait for it to finish, or stop it with `batchwright cancel "
+            f"{batch_id}` and resume it then"
+        )
 
 
 class StoreError(BatchEngineError):

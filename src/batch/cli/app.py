@@ -74,6 +74,7 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 
 def engine(**config: Any) -> BatchEngine:
+    """The command's engine; use it as ``with engine() as e:`` so its store is closed."""
     return BatchEngine(config={**State.config, **config})
 
 
@@ -219,23 +220,23 @@ def run(
     json_: JsonOpt = False,
 ) -> None:
     """Create a batch from CSV and FLOW, run it, print the summary and report paths."""
-    batch_engine = engine(
+    with engine(
         **_exec_config(
             concurrency, retries, headed, base_url, trace, rate, delay, isolation, max_failures
         ),
         secrets=frozenset(secret or ()) or None,
         skip_completed=skip_completed or None,
-    )
-    mode = _progress_mode(progress, quiet, json_)
-    manifest = batch_engine.create_batch_jobs(csv, flow)
-    if mode != "json":
-        out.print(f"batch [bold]{manifest.batch_id}[/]: {manifest.total} rows from {csv}")
-    summary = _run_with_signals(
-        batch_engine,
-        lambda cb: batch_engine.execute_batch_jobs(manifest.batch_id, cb),
-        mode,
-    )
-    _finish(batch_engine, summary, mode)
+    ) as batch_engine:
+        mode = _progress_mode(progress, quiet, json_)
+        manifest = batch_engine.create_batch_jobs(csv, flow)
+        if mode != "json":
+            out.print(f"batch [bold]{manifest.batch_id}[/]: {manifest.total} rows from {csv}")
+        summary = _run_with_signals(
+            batch_engine,
+            lambda cb: batch_engine.execute_batch_jobs(manifest.batch_id, cb),
+            mode,
+        )
+        _finish(batch_engine, summary, mode)
 
 
 @app.command()
@@ -248,6 +249,7 @@ def resume(
     headed: HeadedOpt = False,
     base_url: BaseUrlOpt = None,
     trace: TraceOpt = None,
+    isolation: IsolationOpt = None,
     rate: RateOpt = None,
     delay: DelayOpt = None,
     max_failures: MaxFailuresOpt = None,
@@ -256,16 +258,16 @@ def resume(
     json_: JsonOpt = False,
 ) -> None:
     """Run what a stopped or crashed batch left: pending, cancelled and interrupted rows."""
-    batch_engine = engine(
+    with engine(
         **_exec_config(
-            concurrency, retries, headed, base_url, trace, rate, delay, max_failures=max_failures
+            concurrency, retries, headed, base_url, trace, rate, delay, isolation, max_failures
         )
-    )
-    mode = _progress_mode(progress, quiet, json_)
-    summary = _run_with_signals(
-        batch_engine, lambda cb: batch_engine.resume_batch(batch_id, cb), mode
-    )
-    _finish(batch_engine, summary, mode)
+    ) as batch_engine:
+        mode = _progress_mode(progress, quiet, json_)
+        summary = _run_with_signals(
+            batch_engine, lambda cb: batch_engine.resume_batch(batch_id, cb), mode
+        )
+        _finish(batch_engine, summary, mode)
 
 
 @app.command()
@@ -281,24 +283,26 @@ def retry(
     concurrency: ConcurrencyOpt = None,
     headed: HeadedOpt = False,
     base_url: BaseUrlOpt = None,
+    isolation: IsolationOpt = None,
     max_failures: MaxFailuresOpt = None,
     progress: ProgressOpt = "auto",
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Re-run the failed rows of a batch (all, or some ids or categories)."""
-    batch_engine = engine(
-        **_exec_config(concurrency, None, headed, base_url, None, max_failures=max_failures)
+    config = _exec_config(
+        concurrency, None, headed, base_url, None, isolation=isolation, max_failures=max_failures
     )
-    mode = _progress_mode(progress, quiet, json_)
-    summary = _run_with_signals(
-        batch_engine,
-        lambda cb: batch_engine.retry_batch_jobs(
-            batch_id, job, categories=category, max_retries=retries, progress_callback=cb
-        ),
-        mode,
-    )
-    _finish(batch_engine, summary, mode)
+    with engine(**config) as batch_engine:
+        mode = _progress_mode(progress, quiet, json_)
+        summary = _run_with_signals(
+            batch_engine,
+            lambda cb: batch_engine.retry_batch_jobs(
+                batch_id, job, categories=category, max_retries=retries, progress_callback=cb
+            ),
+            mode,
+        )
+        _finish(batch_engine, summary, mode)
 
 
 @app.command()
@@ -306,7 +310,8 @@ def retry(
 @handle_errors
 def cancel(batch_id: str) -> None:
     """Ask the engine running BATCH_ID (in any process) to stop; it stays resumable."""
-    engine().cancel_batch(batch_id)
+    with engine() as batch_engine:
+        batch_engine.cancel_batch(batch_id)
     out.print(f"cancel requested for {batch_id}; `batchwright resume {batch_id}` continues it")
 
 
@@ -329,11 +334,11 @@ def review(
     job: Annotated[list[str] | None, typer.Option("--job", help="Only this job id.")] = None,
 ) -> None:
     """Rows whose outcome is unknown (interrupted after their commit step)."""
-    batch_engine = engine()
-    if mark is None:
-        cli_output.print_review(out, batch_engine.jobs_needing_review(batch_id))
-        return
-    settled = batch_engine.settle_review(batch_id, JobStatus(mark.value), job)
+    with engine() as batch_engine:
+        if mark is None:
+            cli_output.print_review(out, batch_engine.jobs_needing_review(batch_id))
+            return
+        settled = batch_engine.settle_review(batch_id, JobStatus(mark.value), job)
     out.print(f"{settled} row(s) marked {mark.value}")
     if mark is ReviewMark.PENDING and settled:
         out.print(f"`batchwright resume {batch_id}` enters them")
@@ -349,7 +354,8 @@ def status(
     ] = False,
 ) -> None:
     """Counts, success rate and state of one batch."""
-    summary = engine().get_batch_summary(batch_id)
+    with engine() as batch_engine:
+        summary = batch_engine.get_batch_summary(batch_id)
     if json_:
         cli_output.print_json(out, summary.to_dict())
         return
@@ -367,7 +373,8 @@ def list_(
     ] = False,
 ) -> None:
     """The batches in the store."""
-    batches = engine().list_batches(limit)
+    with engine() as batch_engine:
+        batches = batch_engine.list_batches(limit)
     if json_:
         cli_output.print_json(out, [cli_output.batch_listing(m) for m in batches])
         return
@@ -384,9 +391,10 @@ def preview(
     base_url: BaseUrlOpt = None,
 ) -> None:
     """Detected encoding, delimiter, headers, the first rows and their concrete steps."""
-    batch_engine = engine(base_url=base_url)
-    loaded = load_flow(flow, base_dir=batch_engine.settings.base_dir) if flow else None
-    cli_output.print_preview(out, preview_csv(csv, batch_engine.settings, flow=loaded, rows=rows))
+    with engine(base_url=base_url) as batch_engine:
+        settings = batch_engine.settings
+    loaded = load_flow(flow, base_dir=settings.base_dir) if flow else None
+    cli_output.print_preview(out, preview_csv(csv, settings, flow=loaded, rows=rows))
 
 
 @app.command()
@@ -402,9 +410,9 @@ def report(
 ) -> None:
     """Write the reports of a batch again (default: all formats, in its artifacts dir)."""
     formats = None if not format_ or "all" in format_ else format_
-    batch_engine = engine()
-    summary = batch_engine.write_reports(batch_id, formats, out_dir)
-    target = out_dir or batch_engine.batch_dir(batch_id)
+    with engine() as batch_engine:
+        summary = batch_engine.write_reports(batch_id, formats, out_dir)
+        target = out_dir or batch_engine.batch_dir(batch_id)
     out.print(f"reports for {summary.batch_id} written to {target}")
 
 

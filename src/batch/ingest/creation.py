@@ -15,7 +15,7 @@ from batch.ingest.csv_reader import CsvInfo, CsvRecord, inspect_csv, iter_record
 from batch.ingest.security import check_csv_file
 from batch.models import BatchManifest, JobStatus, NewJob
 from batch.settings import BatchSettings
-from batch.store import ManifestStore
+from batch.store import BatchKeys, ManifestStore
 from runtime.flows.model import Flow, check_columns
 
 __all__ = ["create_batch", "new_batch_id", "row_key"]
@@ -79,13 +79,13 @@ def _recorded_settings(
 
 
 def _apply_key_policies(
-    manifest: BatchManifest, flow: Flow, settings: BatchSettings, store: ManifestStore
+    keys: BatchKeys, manifest: BatchManifest, flow: Flow, settings: BatchSettings
 ) -> None:
     """Duplicate keys fail the batch or are skipped; rows done by an earlier batch of
-    the same flow are skipped with ``skip_completed``. All before any job runs."""
-    duplicates = store.duplicate_keys(manifest.batch_id)
+    the same flow are skipped with ``skip_completed``. Runs inside the transaction
+    that inserts the batch, so a refusal rolls the whole batch back."""
+    duplicates = keys.duplicates()
     if duplicates and settings.duplicate_rows == "fail":
-        store.delete_batch(manifest.batch_id)
         key = f"the same {', '.join(flow.key)}" if flow.key else "identical content"
         groups = "; ".join(" and ".join(map(str, lines)) for lines in duplicates[:5])
         raise FileProcessingError(
@@ -95,9 +95,9 @@ def _apply_key_policies(
             "first and skip the others",
         )
     if duplicates:
-        store.skip_duplicates(manifest.batch_id)
+        keys.skip_duplicates()
     if settings.skip_completed:
-        store.skip_completed_elsewhere(manifest.batch_id, flow.name)
+        keys.skip_completed_elsewhere(flow.name)
 
 
 def create_batch(
@@ -132,8 +132,8 @@ def create_batch(
         manifest,
         _jobs(batch_id, info, iter_records(info, settings), flow),
         chunk_size=settings.chunk_size,
+        settle=lambda keys: _apply_key_policies(keys, manifest, flow, settings),
     )
-    _apply_key_policies(manifest, flow, settings, store)
     batch_dir = settings.artifacts_dir / batch_id
     store.export_manifest_json(batch_id, batch_dir / "manifest.json")
     return store.get_manifest(batch_id)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from batch.exceptions import ConfigurationError, FileProcessingError
+from batch.ingest.rows import CsvRows
 from batch.ingest.security import check_csv_file
 from batch.models import CsvDialect
 from batch.settings import BadRowPolicy, BatchSettings
@@ -268,82 +269,11 @@ def inspect_csv(path: Path, settings: BatchSettings) -> CsvInfo:
         sample = text.read(_SAMPLE_CHARS)
         truncated = bool(text.read(1))
     dialect = detect_dialect(sample, settings.delimiter_fallback, truncated=truncated)
-    with _Rows(path, encoding, dialect, settings) as rows:
+    with CsvRows(path, encoding, dialect, settings) as rows:
         raw = _read_header(rows, path)
         headers = _header_names(raw, path, rows.line, settings.validate_headers)
         header_lines = rows.line
     return CsvInfo(path, size, sha256, encoding, dialect, headers, header_lines)
-
-
-class _Rows:
-    """``csv.reader`` over the file, turning its failures into located errors.
-
-    ``start`` and ``line`` are the first and last physical line of the row just read.
-    """
-
-    def __init__(
-        self, path: Path, encoding: str, dialect: CsvDialect, settings: BatchSettings
-    ) -> None:
-        self._path = path
-        self._encoding = encoding
-        self._handle = path.open(encoding=encoding, newline="")
-        self._reader = csv.reader(
-            self._handle,
-            delimiter=dialect.delimiter,
-            quotechar=dialect.quotechar,
-            doublequote=dialect.doublequote,
-        )
-        self._limit = settings.max_field_size_kb * 1024
-        self.start = 0
-        self.line = 0
-
-    def __enter__(self) -> _Rows:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._handle.close()
-
-    def __iter__(self) -> Iterator[list[str]]:
-        return self
-
-    def __next__(self) -> list[str]:
-        self.start = self.line + 1
-        # The limit is process-wide: set ours only while reading one row.
-        previous = csv.field_size_limit(self._limit)
-        try:
-            row = next(self._reader)
-        except csv.Error as exc:
-            raise self._error(exc) from None
-        except UnicodeError as exc:
-            reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
-            raise FileProcessingError(
-                f"cannot be decoded as {self._encoding} near here ({reason}); "
-                "the file may have changed since it was inspected",
-                path=self._path,
-                line=self.start,
-            ) from None
-        finally:
-            csv.field_size_limit(previous)
-        self.line = self._reader.line_num
-        if "\x00" in "".join(row):
-            raise FileProcessingError(
-                "contains a NUL byte",
-                path=self._path,
-                line=self.start,
-                hint="the file is probably binary or corrupt; re-export it as text CSV",
-            )
-        return row
-
-    def _error(self, exc: csv.Error) -> FileProcessingError:
-        if "field limit" in str(exc):
-            return FileProcessingError(
-                f"a field is longer than the limit of {self._limit // 1024} KiB",
-                path=self._path,
-                line=self.start,
-                hint="check for an unclosed quote, or raise max_field_size_kb "
-                "(BATCH_MAX_FIELD_SIZE_KB)",
-            )
-        return FileProcessingError(f"malformed CSV ({exc})", path=self._path, line=self.start)
 
 
 def _is_blank(row: list[str]) -> bool:
@@ -352,8 +282,9 @@ def _is_blank(row: list[str]) -> bool:
 
 def _records(info: CsvInfo, settings: BatchSettings, bad_rows: BadRowPolicy) -> Iterator[CsvRecord]:
     width = len(info.headers)
-    with _Rows(info.path, info.encoding, info.dialect, settings) as rows:
+    with CsvRows(info.path, info.encoding, info.dialect, settings) as rows:
         _read_header(rows, info.path)
+        rows.columns = info.headers
         index = 0
         for row in rows:
             if settings.skip_empty_rows and _is_blank(row):

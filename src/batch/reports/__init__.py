@@ -20,7 +20,7 @@ from batch.reports.json_report import write_summary_json
 from batch.reports.junit import junit_report
 from batch.reports.markdown import write_github_step_summary, write_summary_markdown
 from batch.reports.results_csv import results_csv_report
-from batch.reports.rows import RowSink, RowViewer
+from batch.reports.rows import RowSink, RowViewer, evidence_prefix
 from batch.reports.summary import BatchSummary, SummaryBuilder
 
 __all__ = [
@@ -66,8 +66,10 @@ def write_reports(
     secrets: Collection[str] = (),
     bom: bool = False,
     summarised: tuple[BatchSummary, list[str]] | None = None,
+    out: Path | None = None,
 ) -> dict[str, Path]:
-    """Write each requested format into ``batch_dir``; returns ``{format: path}``.
+    """Write each requested format into ``out`` (default ``batch_dir``); returns
+    ``{format: path}``. Evidence links reach the artifacts under ``batch_dir`` from there.
 
     ``key_columns`` identify rows in the HTML and JUnit (default: the first three
     columns). ``secrets`` names columns shown as ``***`` everywhere, their values also
@@ -80,9 +82,15 @@ def write_reports(
             f"unknown report format(s) {', '.join(map(repr, unknown))}; "
             f"choose among: {', '.join(ALL_FORMATS)}"
         )
-    viewer = RowViewer(manifest, key_columns=key_columns, secrets=secrets)
+    report_dir = out or batch_dir
+    viewer = RowViewer(
+        manifest,
+        key_columns=key_columns,
+        secrets=secrets,
+        evidence=evidence_prefix(report_dir, batch_dir),
+    )
     summary, extracted_keys = summarised or summarise(manifest, jobs_factory(), secrets=secrets)
-    paths = {fmt: batch_dir / REPORT_FILES[fmt] for fmt in ALL_FORMATS if fmt in formats}
+    paths = {fmt: report_dir / REPORT_FILES[fmt] for fmt in ALL_FORMATS if fmt in formats}
     row_reports: dict[str, Callable[[Path], AbstractContextManager[RowSink]]] = {
         "html": lambda path: html_report(summary, viewer, path),
         "junit": lambda path: junit_report(summary, path, attachment_root=batch_dir),

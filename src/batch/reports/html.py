@@ -68,7 +68,7 @@ def _row_json(row: RowView) -> dict[str, Any]:
         if artifact.kind == "screenshot":
             shots.append([artifact.href, artifact.path])
         elif artifact.kind == "trace":
-            traces.append([artifact.href, f"playwright show-trace {shlex.quote(artifact.path)}"])
+            traces.append([artifact.href, f"playwright show-trace {shlex.quote(artifact.link)}"])
         else:
             others.append([artifact.href, artifact.name or artifact.kind or artifact.path])
     return {

@@ -47,7 +47,7 @@ def results_csv_report(
                 row.message,
                 f"{row.duration_s:.3f}",
                 *(row.extracted.get(k, "") for k in extracted_keys),
-                ";".join(a.path for a in row.artifacts),
+                ";".join(a.link for a in row.artifacts),
             ]
             writer.writerow([neutralise(c) for c in cells])
 

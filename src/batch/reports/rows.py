@@ -10,7 +10,7 @@ import os
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from batch.exceptions import ConfigurationError
@@ -24,6 +24,7 @@ __all__ = [
     "RowSink",
     "RowView",
     "RowViewer",
+    "evidence_prefix",
     "safe_relative_path",
 ]
 
@@ -43,17 +44,37 @@ def safe_relative_path(path: str) -> str | None:
     return posix
 
 
+def evidence_prefix(report_dir: Path, batch_dir: Path) -> str:
+    """What reports written in ``report_dir`` put before an artifact's path (relative to
+    ``batch_dir``) to reach it: nothing when they are the batch's own reports, else the
+    relative path between the two folders, or ``batch_dir`` itself when no relative
+    path exists (another drive)."""
+    report, batch = report_dir.resolve(), batch_dir.resolve()
+    if report == batch:
+        return ""
+    try:
+        return Path(os.path.relpath(batch, report)).as_posix() + "/"
+    except ValueError:
+        return batch.as_posix() + "/"
+
+
 @dataclass(frozen=True, slots=True)
 class ArtifactView:
     kind: str
     path: str
-    """Relative to the batch directory (where the reports are)."""
+    """Relative to the batch directory."""
     name: str
+    link: str
+    """The path as the reports' folder reaches it (``path`` when they are in the batch
+    directory; see ``evidence_prefix``)."""
 
     @property
     def href(self) -> str:
-        """The path as a relative URL (spaces, ``#`` and ``?`` percent-encoded)."""
-        return quote(self.path, safe="/")
+        """``link`` as a URL: relative and percent-encoded (spaces, ``#``, ``?``), or a
+        ``file:`` URL when it is absolute."""
+        if Path(self.link).is_absolute():
+            return Path(self.link).as_uri()
+        return quote(self.link, safe="/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +127,9 @@ class RowViewer:
         *,
         key_columns: Sequence[str] | None = None,
         secrets: Collection[str] = (),
+        evidence: str = "",
     ) -> None:
+        """``evidence``: the ``evidence_prefix`` from the reports' folder to the batch's."""
         headers = manifest.headers
         self._check_columns("key", key_columns or (), manifest)
         self._check_columns("secret", secrets, manifest)
@@ -115,6 +138,7 @@ class RowViewer:
             key_columns if key_columns else headers[:DEFAULT_KEY_COLUMNS]
         )
         self.secrets = frozenset(secrets)
+        self.evidence = evidence
 
     @staticmethod
     def _check_columns(role: str, columns: Collection[str], manifest: BatchManifest) -> None:
@@ -144,7 +168,9 @@ class RowViewer:
                 message=mask(a.message),
                 duration_s=a.duration_s,
                 artifacts=tuple(
-                    ArtifactView(art.get("kind", ""), path, mask(art.get("name", "")))
+                    ArtifactView(
+                        art.get("kind", ""), path, mask(art.get("name", "")), self.evidence + path
+                    )
                     for art in a.artifacts
                     if (path := safe_relative_path(art.get("path", ""))) is not None
                 ),

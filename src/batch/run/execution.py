@@ -15,9 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import secrets
-import socket
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
@@ -25,11 +22,11 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Protocol
 
-import psutil
 from tenacity import retry_if_result
 
 from batch.models import AttemptRecord, BatchJob, BatchStatus, JobStatus
 from batch.reports.summary import mask_secrets
+from batch.run.ownership import new_owner_id, owner_is_dead
 from batch.run.progress import ProgressCallback, ProgressTracker
 from batch.run.retry import RetryPolicy, Sleep
 from batch.run.throttle import CircuitBreaker, RateLimiter
@@ -42,28 +39,9 @@ __all__ = [
     "ConcurrencyLimiter",
     "ExecutionOptions",
     "StoreCommitRecorder",
-    "new_owner_id",
-    "owner_is_dead",
 ]
 
 logger = logging.getLogger("batchwright.execution")
-
-
-def new_owner_id() -> str:
-    """Identifies this engine (host, pid, nonce) as the owner of the jobs it runs."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-def owner_is_dead(owner: str, me: str) -> bool:
-    """True when ``owner`` surely stopped: an engine of this host whose process is gone,
-    or an earlier engine of this very process. Other hosts' owners wait for their lease.
-    """
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit() or owner == me:
-        return False
-    pid = int(pid_text)
-    return pid == os.getpid() or not psutil.pid_exists(pid)
 
 
 class ConcurrencyLimiter(Protocol):

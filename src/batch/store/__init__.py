@@ -1,5 +1,6 @@
 """The manifest store: batches, jobs, attempts and their checked transitions (docs/store.md)."""
 
+from batch.store._keys import BatchKeys
 from batch.store.manifest import DB_FILENAME, REQUEUABLE, ManifestStore, default_store_path
 
-__all__ = ["DB_FILENAME", "REQUEUABLE", "ManifestStore", "default_store_path"]
+__all__ = ["DB_FILENAME", "REQUEUABLE", "BatchKeys", "ManifestStore", "default_store_path"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-__all__ = ["duplicate_keys", "skip_completed_elsewhere", "skip_duplicates"]
+__all__ = ["BatchKeys", "duplicate_keys", "skip_completed_elsewhere", "skip_duplicates"]
 
 _DUPLICATE_LINES = """
 SELECT group_concat(source_line) FROM (
@@ -52,3 +52,25 @@ def skip_completed_elsewhere(conn: sqlite3.Connection, batch_id: str, flow_name:
     """Pending rows whose key an earlier batch of ``flow_name`` completed become skipped,
     naming that batch."""
     return conn.execute(_SKIP_COMPLETED_ELSEWHERE, {"batch": batch_id, "flow": flow_name}).rowcount
+
+
+class BatchKeys:
+    """The key policies of one batch being created, inside its creation transaction:
+    whatever the policy decides (skip rows, or refuse the batch by raising) commits or
+    rolls back together with the batch's rows."""
+
+    def __init__(self, conn: sqlite3.Connection, batch_id: str) -> None:
+        self._conn = conn
+        self.batch_id = batch_id
+
+    def duplicates(self, limit: int = 20) -> list[list[int]]:
+        """CSV lines of the runnable rows that share an idempotency key, per key."""
+        return duplicate_keys(self._conn, self.batch_id, limit)
+
+    def skip_duplicates(self) -> int:
+        """Skip every pending row whose key an earlier row of the batch has; how many."""
+        return skip_duplicates(self._conn, self.batch_id)
+
+    def skip_completed_elsewhere(self, flow_name: str) -> int:
+        """Skip pending rows an earlier batch of the same flow completed; how many."""
+        return skip_completed_elsewhere(self._conn, self.batch_id, flow_name)

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -33,9 +33,9 @@ from batch.models import (
 from batch.settings import BatchSettings
 from batch.store import _codec as codec
 from batch.store import _jobs as moves
-from batch.store import _keys as key_sql
 from batch.store import _reads as reads
 from batch.store._jobs import REQUEUABLE
+from batch.store._keys import BatchKeys
 from batch.store._schema import BUSY_TIMEOUT_S, connect
 from runtime.outcome import ErrorCategory
 
@@ -121,11 +121,18 @@ class ManifestStore:
     # --- batches -------------------------------------------------------------------
 
     def create_batch(
-        self, manifest: BatchManifest, jobs: Iterable[NewJob], chunk_size: int = 1000
+        self,
+        manifest: BatchManifest,
+        jobs: Iterable[NewJob],
+        chunk_size: int = 1000,
+        *,
+        settle: Callable[[BatchKeys], None] | None = None,
     ) -> int:
         """Insert the batch and its jobs in one transaction, streaming ``jobs`` in chunks.
 
-        If the iterable raises midway (a bad CSV row), nothing is left behind.
+        ``settle`` applies the key policies in the same transaction: if it raises (a
+        batch refused for duplicate keys), or the iterable does (a bad CSV row), nothing
+        is left behind, and no other connection ever saw the batch.
         """
         inserted = 0
         iterator = iter(jobs)
@@ -148,6 +155,8 @@ class ManifestStore:
                     codec.INSERT_JOB, [codec.new_job_params(job, created_at) for job in chunk]
                 )
                 inserted += len(chunk)
+            if settle is not None:
+                settle(BatchKeys(conn, manifest.batch_id))
         return inserted
 
     def get_manifest(self, batch_id: str) -> BatchManifest:
@@ -318,21 +327,6 @@ class ManifestStore:
         with self._tx("DEFERRED") as conn:
             return reads.completed_keys(conn, flow_name, keys)
 
-    def duplicate_keys(self, batch_id: str, limit: int = 20) -> list[list[int]]:
-        """CSV lines of the runnable rows that share an idempotency key, per key."""
-        with self._tx("DEFERRED") as conn:
-            return key_sql.duplicate_keys(conn, batch_id, limit)
-
-    def skip_duplicates(self, batch_id: str) -> int:
-        """Skip every pending row whose key an earlier row of the batch has; how many."""
-        with self._tx() as conn:
-            return key_sql.skip_duplicates(conn, batch_id)
-
-    def skip_completed_elsewhere(self, batch_id: str, flow_name: str) -> int:
-        """Skip pending rows an earlier batch of the same flow completed; how many."""
-        with self._tx() as conn:
-            return key_sql.skip_completed_elsewhere(conn, batch_id, flow_name)
-
     def record_run_settings(self, batch_id: str, values: Mapping[str, object]) -> None:
         """Merge ``values`` into the batch's recorded settings (e.g. the concurrency used)."""
         with self._tx() as conn:
@@ -341,17 +335,6 @@ class ManifestStore:
                 "UPDATE batches SET settings = json_patch(settings, ?) WHERE batch_id = ?",
                 (json.dumps(dict(values), ensure_ascii=False), batch_id),
             )
-
-    def delete_batch(self, batch_id: str) -> None:
-        """Remove a batch and everything in it (a creation refused after the import)."""
-        with self._tx() as conn:
-            self._require_batch(conn, batch_id)
-            conn.execute(
-                "DELETE FROM attempts WHERE job_id IN (SELECT job_id FROM jobs WHERE batch_id = ?)",
-                (batch_id,),
-            )
-            conn.execute("DELETE FROM jobs WHERE batch_id = ?", (batch_id,))
-            conn.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
 
     # --- moving jobs (their SQL is in _store_jobs) -------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import sys
 import time
 import zipfile
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from paths import REPO
@@ -219,6 +221,118 @@ def test_cancel_from_another_process_winds_the_run_down(workdir: Path, site_url:
     assert process.returncode == 130, stdout + stderr
     assert "cancelled" in stdout
     assert f"batchwright resume {batch_id}" in stdout
+
+
+@pytest.mark.browser
+def test_resume_of_a_batch_another_process_runs_is_refused(workdir: Path, site_url: str) -> None:
+    write_slow_batch(workdir, rows=10)
+    process = start_run(workdir, site_url)
+    batch_id = wait_for_batch_id(workdir)
+    second = batchwright("resume", batch_id, "--base-url", site_url, "--quiet", cwd=workdir)
+    assert second.returncode == 2, second.stdout + second.stderr
+    assert batch_id in second.stderr
+    assert f"pid {process.pid}" in second.stderr, "the refusal names the engine that runs it"
+    assert len(second.stderr.strip().splitlines()) == 1, second.stderr
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stdout + stderr
+    assert "10/10 completed" in stdout
+
+
+def recorded_settings(workdir: Path, batch_id: str) -> dict[str, object]:
+    """The run settings the last execution recorded, as the exported manifest shows them."""
+    manifest = workdir / "artifacts" / batch_id / "manifest.json"
+    settings: dict[str, object] = json.loads(manifest.read_text(encoding="utf-8"))["settings"]
+    return settings
+
+
+@pytest.mark.browser
+def test_resume_and_retry_take_an_isolation(workdir: Path, site_url: str) -> None:
+    (workdir / "one_bad.csv").write_text(
+        "name,email,plan,notes\nGood,g@example.com,pro,\nBad,no-at-sign,pro,\n", encoding="utf-8"
+    )
+    settings = load_settings(
+        {"base_dir": workdir, "artifacts_dir": workdir / "artifacts"}, read_env=False
+    )
+    engine = BatchEngine(RunContext(settings=settings))
+    batch_id = engine.create_batch_jobs("one_bad.csv", "add_customer.yaml").batch_id
+    engine.close()
+
+    resumed = batchwright(
+        "resume", batch_id, "--isolation", "recycled", "--base-url", site_url, "--quiet",
+        cwd=workdir,
+    )  # fmt: skip
+    assert resumed.returncode == 1, resumed.stdout + resumed.stderr
+    assert recorded_settings(workdir, batch_id)["isolation"] == "recycled"
+
+    retried = batchwright(
+        "retry", batch_id, "--isolation", "page", "--retries", "0", "--quiet", cwd=workdir
+    )
+    assert retried.returncode == 1, retried.stdout + retried.stderr
+    assert "1 failed" in retried.stdout
+    assert recorded_settings(workdir, batch_id)["isolation"] == "page"
+
+    wrong = batchwright("retry", batch_id, "--isolation", "shared", cwd=workdir)
+    assert wrong.returncode == 2
+    assert "isolation" in wrong.stderr
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``folder`` with its size and modification time."""
+    return {
+        str(path.relative_to(folder)): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
+
+
+def evidence_links(report_dir: Path) -> dict[str, list[str]]:
+    """The evidence each report in ``report_dir`` points at, as written there."""
+    html = (report_dir / "report.html").read_text(encoding="utf-8")
+    data = html.split('id="rows-data">', 1)[1].split("</script>", 1)[0]
+    rows = json.loads(data)["rows"]
+    junit = (report_dir / "junit.xml").read_text(encoding="utf-8")
+    with (report_dir / "results.csv").open(encoding="utf-8", newline="") as handle:
+        cells = [row["artifacts"] for row in csv.DictReader(handle)]
+    return {
+        "html": [
+            unquote(link[0]) for row in rows for key in ("sh", "tr", "o") for link in row[key]
+        ],
+        "junit": re.findall(r"\[\[ATTACHMENT\|([^\]]+)\]\]", junit),
+        "csv": [path for cell in cells if cell for path in cell.split(";")],
+    }
+
+
+@pytest.mark.browser
+def test_report_out_writes_only_there_and_its_links_reach_the_evidence(
+    workdir: Path, site_url: str
+) -> None:
+    (workdir / "one_bad.csv").write_text(
+        "name,email,plan,notes\nGood,g@example.com,pro,\nBad,no-at-sign,pro,\n", encoding="utf-8"
+    )
+    failed = batchwright(
+        "run", "one_bad.csv", "--flow", "add_customer.yaml", "--base-url", site_url, "--quiet",
+        cwd=workdir,
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    found = BATCH_ID.search(failed.stdout)
+    assert found
+    batch_dir = workdir / "artifacts" / found.group()
+    before = snapshot(batch_dir)
+    elsewhere = workdir / "published" / "reports"
+
+    result = batchwright("report", found.group(), "--out", str(elsewhere), cwd=workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert snapshot(batch_dir) == before, "nothing written into the batch folder"
+    assert sorted(p.name for p in elsewhere.iterdir()) == [
+        "junit.xml", "manifest.json", "report.html", "results.csv", "summary.json", "summary.md"
+    ]  # fmt: skip
+    for report_dir in (batch_dir, elsewhere):
+        links = evidence_links(report_dir)
+        for kind, paths in links.items():
+            assert paths, f"{kind} in {report_dir} links no evidence"
+            for path in paths:
+                assert (report_dir / path).is_file(), f"{kind} link {path} from {report_dir}"
+    assert any(path.endswith(".png") for path in evidence_links(elsewhere)["html"])
 
 
 def test_review_lists_unknown_outcomes_and_settles_them(workdir: Path) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -292,7 +295,7 @@ def test_overlong_field_names_its_line(make_settings: MakeSettings, tmp_path: Pa
     settings = make_settings(max_field_size_kb=1)
     info = inspect_csv(write(tmp_path, "a,b\n1,2\n3," + "x" * 2000 + "\n"), settings)
     with pytest.raises(
-        FileProcessingError, match=r"line 3: a field is longer than the limit of 1 KiB"
+        FileProcessingError, match=r"line 3, column 'b': a field is longer than the limit of 1 KiB"
     ):
         list(iter_records(info, settings))
 
@@ -303,9 +306,75 @@ def test_unclosed_quote_is_caught_by_the_field_limit(
     settings = make_settings(max_field_size_kb=1)
     content = 'a,b\n1,"never closed\n' + "2,x\n" * 600
     info = inspect_csv(write(tmp_path, content), settings)
-    with pytest.raises(FileProcessingError, match=r"line 2: a field is longer") as error:
+    with pytest.raises(
+        FileProcessingError, match=r"line 2, column 'b': a field is longer"
+    ) as error:
         list(iter_records(info, settings))
     assert "unclosed quote" in str(error.value)
+
+
+def test_overlong_field_names_its_column(make_settings: MakeSettings, tmp_path: Path) -> None:
+    settings = make_settings(max_field_size_kb=1)
+    info = inspect_csv(write(tmp_path, "a,b,c\n1,2,3\n4," + "y" * 1500 + ",6\n"), settings)
+    with pytest.raises(FileProcessingError, match=r"data\.csv, line 3, column 'b': a field is"):
+        list(iter_records(info, settings))
+
+
+def test_a_field_as_long_as_the_limit_is_read(make_settings: MakeSettings, tmp_path: Path) -> None:
+    """Above the csv module's default limit (128 KiB), below ours: read, not refused."""
+    value = "z" * (200 * 1024)
+    _, records = read_all(write(tmp_path, f"a,b\n1,{value}\n"), make_settings())
+    assert records[0].data == {"a": "1", "b": value}
+    with pytest.raises(FileProcessingError, match="limit of 199 KiB"):
+        read_all(write(tmp_path, f"a,b\n1,{value}\n"), make_settings(max_field_size_kb=199))
+
+
+def test_an_unclosed_quote_stops_early_whatever_the_file_size(
+    make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    """The rest of a file swallowed by an unclosed quote is refused once the row holds more
+    than its fields could: memory stays bounded by the limit, not by the file."""
+    settings = make_settings(max_field_size_kb=1)
+    path = write(tmp_path, 'a,b\n1,"never closed\n' + "2,x\n" * 200_000)
+    info = inspect_csv(path, settings)
+    with pytest.raises(FileProcessingError, match=r"line 2\b.*limit of 1 KiB") as error:
+        list(iter_records(info, settings))
+    assert "unclosed quote" in str(error.value)
+
+
+def test_threads_reading_with_different_limits_keep_their_own(
+    make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    """The service reads uploads in threads: one reader's limit must not leak into another's,
+    and reading must leave the process-wide ``csv.field_size_limit`` as it was."""
+    wide = write(tmp_path, "a,b\n" + f"1,{'w' * 3000}\n" * 3000, name="wide.csv")
+    narrow = write(tmp_path, "a,b\n" + f"1,{'n' * 500}\n" * 3000 + f"2,{'n' * 2000}\n", "n.csv")
+    generous, strict = make_settings(max_field_size_kb=4), make_settings(max_field_size_kb=1)
+    before = csv.field_size_limit()
+    start = threading.Barrier(2)
+    outcomes: dict[str, list[str]] = {"wide": [], "narrow": []}
+
+    def read(name: str, path: Path, settings: BatchSettings) -> None:
+        start.wait()
+        for _ in range(5):
+            try:
+                outcomes[name].append(f"{len(read_all(path, settings)[1])} rows")
+            except FileProcessingError as exc:
+                outcomes[name].append(str(exc))
+
+    threads = [
+        threading.Thread(target=read, args=("wide", wide, generous)),
+        threading.Thread(target=read, args=("narrow", narrow, strict)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert outcomes["wide"] == ["3000 rows"] * 5
+    assert len(outcomes["narrow"]) == 5
+    for message in outcomes["narrow"]:
+        assert re.search(r"n\.csv, line 3002, column 'b': .*limit of 1 KiB", message), message
+    assert csv.field_size_limit() == before
 
 
 def test_large_file_is_streamed(settings: BatchSettings, tmp_path: Path) -> None:

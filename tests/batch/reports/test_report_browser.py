@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from chromium import launch_options
 from playwright.async_api import (
     Browser,
     ConsoleMessage,
@@ -30,15 +31,6 @@ from batch.reports import write_reports
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium-headless-shell"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 SCRIPT_TAG = "<script>alert(1)</script>"
 IMG_TAG = "<img src=x onerror=alert(1)>"
@@ -112,7 +104,7 @@ def big_batch(rows: int) -> Iterator[BatchJob]:
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        launched = await playwright.chromium.launch(**launch_options())
         yield launched
         await launched.close()
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from chromium import launch_options
 from paths import FLOWS, REPO
 from playwright.async_api import Browser, Page, async_playwright
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
@@ -24,14 +25,6 @@ from runtime.flows.model import Flow, load_flow
 from runtime.flows.steps import run_flow
 from runtime.outcome import Artifact
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ROW = {"name": "Ada Lovelace", "email": "ada@example.com", "plan": "pro", "notes": "{{ 7*7 }}"}
 
 ACTIONS_PAGE = b"""<!doctype html><html><head><meta charset="utf-8"><title>Actions page</title>
@@ -97,9 +90,7 @@ def aux_url() -> Iterator[str]:
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium-headless-shell", args=CHROMIUM_ARGS
-        )
+        browser = await playwright.chromium.launch(**launch_options())
         yield browser
         await browser.close()
 

@@ -1,0 +1,107 @@
+"""Which engine runs a batch: one at a time, across threads, processes and hosts.
+
+An engine takes the batch (``acquire_batch``: a lease on the batch row) before it
+re-queues or runs anything, renews the lease while it holds it, and lets go when it
+is done. A second engine finds the lease live and is refused with ``BatchBusyError``
+naming the holder. A holder that surely stopped (its process is gone on this host)
+is released at once, so a resume after ``kill -9`` never waits; a holder on another
+host blocks until its lease expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+import psutil
+
+from batch.exceptions import BatchBusyError
+from batch.store import ManifestStore
+
+__all__ = ["BATCH_LEASE_S", "new_owner_id", "owner_is_dead", "owning", "taking"]
+
+logger = logging.getLogger("batchwright.ownership")
+
+BATCH_LEASE_S = 30.0
+"""How long a batch stays taken after its engine stops renewing (a crash on another host)."""
+
+_live_here: set[str] = set()
+"""The owners running a batch in this process now (their pid is ours, yet they live)."""
+
+
+def new_owner_id() -> str:
+    """Identifies this engine (host, pid, nonce) as the owner of the jobs it runs."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def owner_is_dead(owner: str, me: str) -> bool:
+    """True when ``owner`` surely stopped: an engine of this host whose process is gone,
+    or an engine of this very process that no longer runs. Other hosts' owners wait for
+    their lease.
+    """
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or owner == me:
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return owner not in _live_here
+    return not psutil.pid_exists(pid)
+
+
+def _take(store: ManifestStore, batch_id: str, owner: str, lease_s: float) -> None:
+    """Become the batch's owner, releasing a dead holder first; refuse a live one."""
+    for _ in range(3):  # a holder may die or expire between two reads: look again
+        if store.acquire_batch(batch_id, owner, lease_s):
+            return
+        holder = store.batch_owner(batch_id)
+        if holder is None:
+            continue  # its lease ran out meanwhile
+        if not owner_is_dead(holder, owner):
+            raise BatchBusyError(batch_id, holder)
+        to_pending, to_review = store.release_owner(holder)
+        logger.warning(
+            "batch %s: engine %s is gone; %d interrupted jobs re-queued, %d need review",
+            batch_id, holder, to_pending, to_review,
+        )  # fmt: skip
+    raise BatchBusyError(batch_id, store.batch_owner(batch_id) or "unknown:?")
+
+
+async def _renew(store: ManifestStore, owner: str, lease_s: float) -> None:
+    while True:
+        await asyncio.sleep(lease_s / 3)
+        store.renew_lease(owner, lease_s)
+
+
+@contextmanager
+def taking(store: ManifestStore, batch_id: str, lease_s: float = BATCH_LEASE_S) -> Iterator[str]:
+    """Hold ``batch_id`` for this engine while the block runs; yields the owner id. For a
+    few store writes (a retry's re-queue) as is; ``owning`` renews it for a whole run.
+
+    Raises ``BatchBusyError`` when another live engine holds it."""
+    owner = new_owner_id()
+    _take(store, batch_id, owner, lease_s)
+    _live_here.add(owner)
+    try:
+        yield owner
+    finally:
+        _live_here.discard(owner)
+        store.release_owner(owner)
+
+
+@asynccontextmanager
+async def owning(
+    store: ManifestStore, batch_id: str, lease_s: float = BATCH_LEASE_S
+) -> AsyncIterator[str]:
+    """``taking`` for an execution: the lease is renewed until the block ends."""
+    with taking(store, batch_id, lease_s) as owner:
+        renewing = asyncio.create_task(_renew(store, owner, lease_s), name=f"lease-{batch_id}")
+        try:
+            yield owner
+        finally:
+            renewing.cancel()  # it is parked in its sleep: no renewal can follow the release
