@@ -18,10 +18,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
+from playwright.async_api import Browser, BrowserContext, Playwright
 from playwright.async_api import Error as PlaywrightError
 
 from runtime.browser.discovery import HOW_TO_GET_ONE, find_chromium, launch_args
+from runtime.browser.driver_session import start_playwright
 from runtime.browser.memory import chromium_tree_rss_bytes
 from runtime.errors import BrowserNotFoundError
 from runtime.settings import RuntimeSettings
@@ -85,7 +86,7 @@ class BrowserManager:
         self._lock = asyncio.Lock()
 
     async def __aenter__(self) -> BrowserManager:
-        self._playwright = await async_playwright().start()
+        self._playwright = await start_playwright()
         try:
             async with self._lock:
                 self._current = await self._launch()
