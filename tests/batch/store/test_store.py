@@ -1,4 +1,5 @@
-"""The manifest store against real SQLite files: atomic moves, leases, tokens, processes."""
+"""The manifest store against real SQLite files and a real PostgreSQL server: atomic
+moves, leases, tokens, processes. Every test taking ``store`` runs on both backends."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 
 from batch.exceptions import (
     BatchNotFoundError,
@@ -30,7 +32,7 @@ from batch.models import (
     NewJob,
 )
 from batch.settings import BatchSettings
-from batch.store import ManifestStore, default_store_path
+from batch.store import ManifestStore, StoreUrl, default_store_path
 from runtime.outcome import ErrorCategory
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -77,9 +79,17 @@ def attempt(number: int, ok: bool = False, **extra: object) -> AttemptRecord:
     return AttemptRecord.model_validate(values | extra)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> StoreUrl:
+    """Where each backend's store lives: a SQLite file, or a database of the test's own."""
+    if request.param == "sqlite":
+        return StoreUrl.parse(tmp_path / "nested" / "batchwright.db")
+    return StoreUrl.parse(request.getfixturevalue("pg_url"))
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[ManifestStore]:
-    with ManifestStore(tmp_path / "nested" / "batchwright.db") as opened:
+def store(store_url: StoreUrl) -> Iterator[ManifestStore]:
+    with ManifestStore(store_url) as opened:
         yield opened
 
 
@@ -89,13 +99,14 @@ def batch(store: ManifestStore) -> str:
     return "b1"
 
 
-def raw_count(path: Path, sql: str) -> int:
-    conn = sqlite3.connect(path)
+def raw_count(url: StoreUrl, sql: str) -> int:
+    """A count read past the store, with a connection of its own."""
+    engine = sqlalchemy.create_engine(url.connect_url())
     try:
-        (count,) = conn.execute(sql).fetchone()
+        with engine.connect() as conn:
+            return int(conn.execute(sqlalchemy.text(sql)).scalar_one())
     finally:
-        conn.close()
-    return int(count)
+        engine.dispose()
 
 
 # --- opening -------------------------------------------------------------------------
@@ -202,7 +213,7 @@ def test_create_batch_leaves_nothing_when_the_rows_fail_midway(store: ManifestSt
     with pytest.raises(BatchNotFoundError):
         store.get_manifest("b1")
     assert store.list_batches() == []
-    assert raw_count(store.path, "SELECT COUNT(*) FROM jobs") == 0
+    assert raw_count(store.url, "SELECT COUNT(*) FROM jobs") == 0
     store.create_batch(manifest("b1"), jobs("b1", 1))  # the id is free again
     assert store.get_manifest("b1").total == 1
 
@@ -257,9 +268,11 @@ def test_iter_jobs_holds_no_lock_between_chunks(store: ManifestStore, batch: str
     assert all(token is not None for token in claimed)
 
 
-def test_export_manifest_json_writes_counts_atomically(store: ManifestStore, batch: str) -> None:
+def test_export_manifest_json_writes_counts_atomically(
+    store: ManifestStore, batch: str, tmp_path: Path
+) -> None:
     store.cancel_pending(batch)
-    target = store.path.parent / "out" / "manifest.json"
+    target = tmp_path / "out" / "manifest.json"
     assert store.export_manifest_json(batch, target) == target
     data = json.loads(target.read_text(encoding="utf-8"))
     assert data["batch_id"] == batch
@@ -516,7 +529,7 @@ def test_requeue_filters_by_category_and_job_ids(store: ManifestStore, batch: st
 
 def test_cancel_pending_and_the_cancel_flag_across_stores(store: ManifestStore, batch: str) -> None:
     assert store.claim_job("b1-000000", "w", 60) is not None
-    with ManifestStore(store.path) as other:  # as another process would
+    with ManifestStore(store.url) as other:  # as another process would
         assert other.cancel_requested(batch) is False
         other.request_cancel(batch)
         assert store.cancel_requested(batch) is True
@@ -530,13 +543,13 @@ def test_another_process_sets_the_cancel_flag(store: ManifestStore, batch: str) 
     token = store.claim_job("b1-000000", "w", 60)  # this process is mid-batch
     assert token is not None
     script = (
-        "import json, sys; from pathlib import Path; from batch.store import ManifestStore\n"
-        "with ManifestStore(Path(sys.argv[1])) as s:\n"
+        "import json, sys; from batch.store import ManifestStore\n"
+        "with ManifestStore(sys.argv[1]) as s:\n"
         "    s.request_cancel(sys.argv[2])\n"
         "    print(json.dumps(s.count_by_status(sys.argv[2])))\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", script, str(store.path), batch],
+        [sys.executable, "-c", script, str(store.url), batch],
         capture_output=True,
         text=True,
         timeout=60,
