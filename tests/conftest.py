@@ -46,10 +46,10 @@ def pg_server() -> Iterator[PgServer]:
 
 @pytest.fixture
 def pg_url(pg_server: PgServer) -> Iterator[str]:
-    """The URL of an empty database of this test's own, dropped afterwards."""
-    url = pg_server.new_database()
+    """The URL of an empty PostgreSQL store of this test's own, dropped afterwards."""
+    url = pg_server.new_schema()
     yield url
-    pg_server.drop_database(url)
+    pg_server.drop_schema(url)
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ def _free_port() -> int:
 
 
 class PgServer:
-    """One running server; ``new_database()`` gives each test a database of its own."""
+    """One running server; ``new_schema()`` gives each test a namespace of its own."""
 
     def __init__(self, bin_dir: Path) -> None:
         self.bin_dir = bin_dir
@@ -95,14 +95,15 @@ class PgServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
-    def new_database(self) -> str:
-        """An empty database's URL."""
+    def new_schema(self) -> str:
+        """The URL of an empty schema (the connection's ``search_path``) in the one
+        database: CREATE DATABASE costs seconds here, CREATE SCHEMA milliseconds."""
         name = f"t_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(self.url(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return self.url(name)
+            conn.execute(f"CREATE SCHEMA {name}")
+        return f"{self.url()}?options=-csearch_path%3D{name}"
 
-    def drop_database(self, url: str) -> None:
-        name = url.rsplit("/", 1)[1]
+    def drop_schema(self, url: str) -> None:
+        name = url.rsplit("%3D", 1)[1]
         with psycopg.connect(self.url(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")

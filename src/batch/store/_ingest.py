@@ -2,8 +2,10 @@
 
 SQLite: the driver's ``executemany`` per chunk (no SQLAlchemy layer per row).
 PostgreSQL: one ``COPY ... FROM STDIN`` streamed a row at a time (psycopg flushes
-its buffer as it fills), so memory stays flat for a million rows. Both run inside
-the caller's transaction: a failure midway leaves nothing.
+its buffer as it fills), so memory stays flat for a million rows; a big import is
+followed by ``ANALYZE``, without which the planner, still believing the table small,
+sorts whole batches to read one page of them. Both run inside the caller's
+transaction: a failure midway leaves nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ __all__ = ["insert_jobs"]
 _COLUMNS = ", ".join(JOB_COLUMNS)
 _INSERT = f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * len(JOB_COLUMNS))})"
 _COPY = f"COPY jobs ({_COLUMNS}) FROM STDIN"
+_ANALYZE_FROM = 10_000
+"""Rows imported at once past which PostgreSQL's statistics are refreshed."""
 
 
 def insert_jobs(conn: Connection, chunks: Iterable[Sequence[tuple[Any, ...]]]) -> int:
@@ -40,6 +44,8 @@ def insert_jobs(conn: Connection, chunks: Iterable[Sequence[tuple[Any, ...]]]) -
                 for row in chunk:
                     copy.write_row(row)
                 inserted += len(chunk)
+        if inserted >= _ANALYZE_FROM:
+            raw.execute("ANALYZE jobs")
     except (sqlite3.IntegrityError, psycopg.errors.IntegrityError) as exc:
         raise StoreError(f"the jobs could not be stored: {exc}") from None
     return inserted
