@@ -79,20 +79,6 @@ def attempt(number: int, ok: bool = False, **extra: object) -> AttemptRecord:
     return AttemptRecord.model_validate(values | extra)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> StoreUrl:
-    """Where each backend's store lives: a SQLite file, or a database of the test's own."""
-    if request.param == "sqlite":
-        return StoreUrl.parse(tmp_path / "nested" / "batchwright.db")
-    return StoreUrl.parse(request.getfixturevalue("pg_url"))
-
-
-@pytest.fixture
-def store(store_url: StoreUrl) -> Iterator[ManifestStore]:
-    with ManifestStore(store_url) as opened:
-        yield opened
-
-
 @pytest.fixture
 def batch(store: ManifestStore) -> str:
     store.create_batch(manifest("b1"), jobs("b1", 5))

@@ -25,12 +25,20 @@ def _one_of(column: str, values: list[str]) -> sa.CheckConstraint:
     return sa.CheckConstraint(f"{column} IN ({listed})")
 
 
+# Spelled so that a new SQLite file is column for column a file written before
+# migrations: its TEXT primary keys allowed NULL (PostgreSQL's never do), its float
+# was REAL (double precision on PostgreSQL) and its integer defaults unquoted.
+_KEY = {"primary_key": True, "nullable": True}
+_FLOAT = sa.Float().with_variant(sa.REAL(), "sqlite")
+_ZERO = sa.text("0")
+
+
 def upgrade() -> None:
     # ``total`` and the per-status counts are deliberately not columns: they are derived
     # from ``jobs`` on every read, so they can never drift from the jobs themselves.
     op.create_table(
         "batches",
-        sa.Column("batch_id", sa.Text, primary_key=True),
+        sa.Column("batch_id", sa.Text, **_KEY),
         sa.Column("run_id", sa.Text, nullable=False),
         sa.Column("csv_path", sa.Text, nullable=False),
         sa.Column("csv_sha256", sa.Text, nullable=False),
@@ -42,7 +50,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.Text, nullable=False),
         sa.Column("status", sa.Text, nullable=False),
         sa.Column("settings", sa.Text, nullable=False, server_default="{}"),
-        sa.Column("cancel_requested", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("cancel_requested", sa.Integer, nullable=False, server_default=_ZERO),
         sa.Column("owner", sa.Text),
         sa.Column("lease_expires_at", sa.Text),
         _one_of("status", [s.value for s in BatchStatus]),
@@ -51,7 +59,7 @@ def upgrade() -> None:
     op.create_index("batches_flow_name", "batches", ["flow_name"])
     op.create_table(
         "jobs",
-        sa.Column("job_id", sa.Text, primary_key=True),
+        sa.Column("job_id", sa.Text, **_KEY),
         sa.Column(
             "batch_id",
             sa.Text,
@@ -69,7 +77,7 @@ def upgrade() -> None:
         sa.Column("started_at", sa.Text),
         sa.Column("finished_at", sa.Text),
         sa.Column("extracted", sa.Text, nullable=False, server_default="{}"),
-        sa.Column("reached_commit", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("reached_commit", sa.Integer, nullable=False, server_default=_ZERO),
         sa.Column("attempt_token", sa.Text),
         sa.Column("lease_owner", sa.Text),
         sa.Column("lease_expires_at", sa.Text),
@@ -93,7 +101,7 @@ def upgrade() -> None:
         ),
         sa.Column("number", sa.Integer, primary_key=True),
         sa.Column("started_at", sa.Text, nullable=False),
-        sa.Column("duration_s", sa.Float, nullable=False),
+        sa.Column("duration_s", _FLOAT, nullable=False),
         sa.Column("ok", sa.Integer, nullable=False),
         sa.Column("category", sa.Text),
         sa.Column("message", sa.Text, nullable=False, server_default=""),
