@@ -28,7 +28,6 @@ def _one_of(column: str, values: list[str]) -> sa.CheckConstraint:
 # Spelled so that a new SQLite file is column for column a file written before
 # migrations: its TEXT primary keys allowed NULL (PostgreSQL's never do), its float
 # was REAL (double precision on PostgreSQL) and its integer defaults unquoted.
-_KEY = {"primary_key": True, "nullable": True}
 _FLOAT = sa.Float().with_variant(sa.REAL(), "sqlite")
 _ZERO = sa.text("0")
 
@@ -38,7 +37,7 @@ def upgrade() -> None:
     # from ``jobs`` on every read, so they can never drift from the jobs themselves.
     op.create_table(
         "batches",
-        sa.Column("batch_id", sa.Text, **_KEY),
+        sa.Column("batch_id", sa.Text, primary_key=True, nullable=True),
         sa.Column("run_id", sa.Text, nullable=False),
         sa.Column("csv_path", sa.Text, nullable=False),
         sa.Column("csv_sha256", sa.Text, nullable=False),
@@ -59,7 +58,7 @@ def upgrade() -> None:
     op.create_index("batches_flow_name", "batches", ["flow_name"])
     op.create_table(
         "jobs",
-        sa.Column("job_id", sa.Text, **_KEY),
+        sa.Column("job_id", sa.Text, primary_key=True, nullable=True),
         sa.Column(
             "batch_id",
             sa.Text,
