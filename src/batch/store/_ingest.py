@@ -14,7 +14,6 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import psycopg
 from sqlalchemy import Connection
 
 from batch.exceptions import StoreError
@@ -32,13 +31,27 @@ _ANALYZE_FROM = 10_000
 def insert_jobs(conn: Connection, chunks: Iterable[Sequence[tuple[Any, ...]]]) -> int:
     """Insert every chunk of ``JOB_COLUMNS`` tuples; returns how many rows."""
     raw: Any = conn.connection.driver_connection
+    if conn.dialect.name == "sqlite":
+        return _executemany(raw, chunks)
+    return _copy(raw, chunks)
+
+
+def _executemany(raw: sqlite3.Connection, chunks: Iterable[Sequence[tuple[Any, ...]]]) -> int:
     inserted = 0
     try:
-        if conn.dialect.name == "sqlite":
-            for chunk in chunks:
-                raw.executemany(_INSERT, chunk)
-                inserted += len(chunk)
-            return inserted
+        for chunk in chunks:
+            raw.executemany(_INSERT, chunk)
+            inserted += len(chunk)
+    except sqlite3.IntegrityError as exc:
+        raise _refused(exc) from None
+    return inserted
+
+
+def _copy(raw: Any, chunks: Iterable[Sequence[tuple[Any, ...]]]) -> int:
+    import psycopg  # noqa: PLC0415 - only PostgreSQL stores pay for importing it
+
+    inserted = 0
+    try:
         with raw.cursor() as cursor, cursor.copy(_COPY) as copy:
             for chunk in chunks:
                 for row in chunk:
@@ -46,6 +59,10 @@ def insert_jobs(conn: Connection, chunks: Iterable[Sequence[tuple[Any, ...]]]) -
                 inserted += len(chunk)
         if inserted >= _ANALYZE_FROM:
             raw.execute("ANALYZE jobs")
-    except (sqlite3.IntegrityError, psycopg.errors.IntegrityError) as exc:
-        raise StoreError(f"the jobs could not be stored: {exc}") from None
+    except psycopg.errors.IntegrityError as exc:
+        raise _refused(exc) from None
     return inserted
+
+
+def _refused(exc: Exception) -> StoreError:
+    return StoreError(f"the jobs could not be stored: {exc}")

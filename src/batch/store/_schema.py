@@ -11,16 +11,16 @@ following the schema (``SCHEMA_VERSION``) so that older batchwrights refuse newe
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, inspect, text
 
 from batch.exceptions import StoreError
 from batch.store._engine import transaction
 from batch.store._url import StoreUrl
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = ["HEAD_REVISION", "MIGRATIONS", "SCHEMA_VERSION", "ensure_schema"]
 
@@ -36,7 +36,9 @@ _LOCK_KEY = 0x6277_5F73  # PostgreSQL advisory lock: one migrating process at a 
 
 
 def ensure_schema(engine: Engine, url: StoreUrl) -> None:
-    """Create or upgrade the schema to ``HEAD_REVISION``; refuse a newer one."""
+    """Create or upgrade the schema to ``HEAD_REVISION``; refuse a newer one.
+
+    A store already at the head costs one read; Alembic is imported only to migrate."""
     with transaction(engine, url, write=False) as conn:
         if url.backend == "sqlite":
             _refuse_newer_file(conn, url)
@@ -44,6 +46,8 @@ def ensure_schema(engine: Engine, url: StoreUrl) -> None:
             return
     # The write transaction (SQLite's write lock, PostgreSQL's advisory lock) makes
     # two processes opening a new store at once migrate it once.
+    from alembic import command  # noqa: PLC0415 - see the docstring
+
     with transaction(engine, url) as conn:
         if url.backend == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
@@ -66,6 +70,8 @@ def _revision(conn: Connection) -> str | None:
 
 
 def _config(conn: Connection) -> Config:
+    from alembic.config import Config  # noqa: PLC0415 - only when migrating
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = conn
@@ -74,6 +80,8 @@ def _config(conn: Connection) -> Config:
 
 def _adopt(conn: Connection, url: StoreUrl, config: Config) -> None:
     """A store without ``alembic_version``: new, or a SQLite file from before migrations."""
+    from alembic import command  # noqa: PLC0415 - only when migrating
+
     if url.backend == "sqlite":
         (version,) = conn.exec_driver_sql("PRAGMA user_version").one()
         if version == _LEGACY_VERSION:
@@ -103,6 +111,9 @@ def _newer(url: StoreUrl, version: int) -> StoreError:
 
 
 def _require_known(revision: str, url: StoreUrl, config: Config) -> None:
+    from alembic.script import ScriptDirectory  # noqa: PLC0415 - only when migrating
+    from alembic.util import CommandError  # noqa: PLC0415
+
     try:
         ScriptDirectory.from_config(config).get_revision(revision)
     except CommandError:
