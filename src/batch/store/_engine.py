@@ -8,6 +8,7 @@ upgrading a read), PostgreSQL's reads see one snapshot (``REPEATABLE READ``).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -19,7 +20,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from batch.exceptions import StoreError
 from batch.store._url import StoreUrl
 
-__all__ = ["BUSY_TIMEOUT_S", "driver_error", "open_engine", "transaction"]
+__all__ = ["BUSY_TIMEOUT_S", "Database", "driver_error", "open_engine"]
 
 BUSY_TIMEOUT_S = 10.0
 """How long a writer waits for another process's write transaction before giving up."""
@@ -67,36 +68,63 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
         cursor.close()
 
 
-@contextmanager
-def transaction(engine: Engine, url: StoreUrl, *, write: bool = True) -> Iterator[Connection]:
-    """One transaction on a pooled connection, rolled back on any exception."""
-    try:
-        conn = engine.connect()
-    except OperationalError as exc:
-        raise _unreachable(url, exc) from None
-    with conn:
+class Database:
+    """The engine of one store and how its transactions run.
+
+    SQLite keeps one connection open for the store's life and begins and ends its
+    transactions on the driver itself: a move costs what it cost with bare sqlite3.
+    PostgreSQL takes a pooled connection per transaction, so a connection lost (a
+    server restart) fails one call and the next one reconnects.
+    """
+
+    def __init__(self, url: StoreUrl) -> None:
+        self.url = url
+        self.engine = open_engine(url)
+        self._kept: Connection | None = None
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Connection]:
+        """One transaction, rolled back on any exception. Callers serialise them."""
+        if self.url.backend == "sqlite":
+            with self._sqlite(write) as conn:
+                yield conn
+            return
         try:
-            conn.exec_driver_sql(_BEGIN[url.backend, write])
+            conn = self.engine.connect()
+            conn.exec_driver_sql(_BEGIN["postgresql", write])
         except OperationalError as exc:
-            raise _unreachable(url, exc) from None
+            raise _unreachable(self.url, exc) from None
+        with conn:
+            try:
+                yield conn
+            except BaseException:
+                with suppress(DBAPIError):  # a lost connection has nothing left to undo
+                    conn.exec_driver_sql("ROLLBACK")
+                raise
+            conn.exec_driver_sql("COMMIT")
+
+    @contextmanager
+    def _sqlite(self, write: bool) -> Iterator[Connection]:
+        if self._kept is None:
+            self._kept = self.engine.connect()
+        raw: sqlite3.Connection = self._kept.connection.driver_connection  # type: ignore[assignment]
         try:
-            yield conn
+            raw.execute(_BEGIN["sqlite", write])
+        except sqlite3.OperationalError as exc:
+            raise _busy(self.url, exc) from None
+        try:
+            yield self._kept
         except BaseException:
-            _rollback(conn)
+            if raw.in_transaction:  # SQLite may have rolled back already (disk full)
+                raw.execute("ROLLBACK")
             raise
-        conn.exec_driver_sql("COMMIT")
+        raw.execute("COMMIT")
 
-
-def _rollback(conn: Connection) -> None:
-    """Undo the open transaction, if the database still has one (SQLite rolls back by
-    itself on a full disk; a lost PostgreSQL connection has nothing left to undo)."""
-    raw: Any = conn.connection.driver_connection
-    if conn.dialect.name == "sqlite":
-        if raw.in_transaction:
-            conn.exec_driver_sql("ROLLBACK")
-        return
-    with suppress(DBAPIError):
-        conn.exec_driver_sql("ROLLBACK")
+    def close(self) -> None:
+        if self._kept is not None:
+            self._kept.close()
+            self._kept = None
+        self.engine.dispose()
 
 
 def driver_error(exc: DBAPIError) -> str:
@@ -104,11 +132,12 @@ def driver_error(exc: DBAPIError) -> str:
     return str(exc.orig).strip() if exc.orig is not None else str(exc)
 
 
+def _busy(url: StoreUrl, exc: sqlite3.OperationalError) -> StoreError:
+    return StoreError(
+        f"the manifest store {url} is busy: {exc} (another batchwright process held its "
+        f"write lock for more than {BUSY_TIMEOUT_S:g} s; try again when its import finishes)"
+    )
+
+
 def _unreachable(url: StoreUrl, exc: OperationalError) -> StoreError:
-    if url.backend == "sqlite":
-        return StoreError(
-            f"the manifest store {url} is busy: {driver_error(exc)} (another batchwright "
-            f"process held its write lock for more than {BUSY_TIMEOUT_S:g} s; "
-            "try again when its import finishes)"
-        )
     return StoreError(f"cannot reach the manifest store {url}: {driver_error(exc)}")

@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy import Connection, inspect, text
 
 from batch.exceptions import StoreError
-from batch.store._engine import transaction
+from batch.store._engine import Database
 from batch.store._url import StoreUrl
 
 if TYPE_CHECKING:
@@ -35,11 +35,12 @@ _LEGACY_VERSION = 1
 _LOCK_KEY = 0x6277_5F73  # PostgreSQL advisory lock: one migrating process at a time
 
 
-def ensure_schema(engine: Engine, url: StoreUrl) -> None:
+def ensure_schema(database: Database) -> None:
     """Create or upgrade the schema to ``HEAD_REVISION``; refuse a newer one.
 
     A store already at the head costs one read; Alembic is imported only to migrate."""
-    with transaction(engine, url, write=False) as conn:
+    url = database.url
+    with database.transaction(write=False) as conn:
         if url.backend == "sqlite":
             _refuse_newer_file(conn, url)
         if _revision(conn) == HEAD_REVISION:
@@ -48,7 +49,7 @@ def ensure_schema(engine: Engine, url: StoreUrl) -> None:
     # two processes opening a new store at once migrate it once.
     from alembic import command  # noqa: PLC0415 - see the docstring
 
-    with transaction(engine, url) as conn:
+    with database.transaction() as conn:
         if url.backend == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
         revision = _revision(conn)

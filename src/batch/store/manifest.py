@@ -39,7 +39,7 @@ from batch.store import _codec as codec
 from batch.store import _jobs as moves
 from batch.store import _reads as reads
 from batch.store._dialect import merge_json, statement
-from batch.store._engine import driver_error, open_engine, transaction
+from batch.store._engine import Database, driver_error
 from batch.store._ingest import insert_jobs
 from batch.store._jobs import REQUEUABLE
 from batch.store._keys import BatchKeys
@@ -80,17 +80,17 @@ class ManifestStore:
         self.path = self.url.path
         """The SQLite file, or None on PostgreSQL."""
         self._lock = threading.RLock()
-        self._engine = open_engine(self.url)
+        self._db = Database(self.url)
         try:
-            ensure_schema(self._engine, self.url)
+            ensure_schema(self._db)
         except DBAPIError as exc:
-            self._engine.dispose()
+            self._db.close()
             raise StoreError(
                 f"cannot open the manifest store {self.url}: {driver_error(exc)} "
                 "(is it a batchwright database? move it aside to start a new one)"
             ) from None
         except BaseException:
-            self._engine.dispose()
+            self._db.close()
             raise
 
     @classmethod
@@ -103,7 +103,7 @@ class ManifestStore:
 
     def close(self) -> None:
         with self._lock:
-            self._engine.dispose()
+            self._db.close()
 
     def __enter__(self) -> Self:
         return self
@@ -122,7 +122,7 @@ class ManifestStore:
     def _tx(self, *, write: bool = True) -> Iterator[Connection]:
         """One transaction: a write takes SQLite's write lock up front (no upgrade
         deadlock); a read sees one snapshot. Rolled back on any exception."""
-        with self._lock, transaction(self._engine, self.url, write=write) as conn:
+        with self._lock, self._db.transaction(write=write) as conn:
             yield conn
 
     def _missing(self, batch_id: str) -> BatchNotFoundError:
