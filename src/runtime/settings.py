@@ -67,10 +67,6 @@ class RuntimeSettings(BaseSettings):
     """Logging threshold for the ``batchwright`` logger."""
     artifacts_dir: Path = Path("artifacts")
     """Root for the store, reports and per-job artifacts (``<artifacts_dir>/<batch_id>/``)."""
-    store_url: str | None = Field(None, repr=False)
-    """Where the manifest store lives. Unset: the SQLite file ``<artifacts_dir>/batchwright.db``;
-    ``sqlite:///path`` another file; ``postgresql://user:password@host:5432/db`` a store
-    shared by machines (docs/store.md). Its password is never shown."""
 
     # --- browser -------------------------------------------------------------
     browser_path: Path | None = None

@@ -10,8 +10,8 @@ import pytest
 
 from batch.exceptions import StoreError
 from batch.models import JobStatus
+from batch.settings import BatchSettings, load_settings
 from batch.store import ManifestStore, StoreUrl
-from runtime.settings import BatchSettings, load_settings
 
 from .test_store import jobs, manifest
 
