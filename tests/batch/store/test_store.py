@@ -573,3 +573,62 @@ def test_iter_job_ids_pages_in_row_order_and_sees_claims_made_meanwhile(
     assert store.claim_job(all_ids[10], "other-engine", lease_s=60) is not None
     seen += list(pending)
     assert seen == [i for i in all_ids if i != all_ids[10]], "a job claimed elsewhere is skipped"
+
+
+# --- keys, run settings, removal (the SQL each backend spells its own way) ----------------
+
+
+def keyed(batch_id: str, keys: list[str]) -> list[NewJob]:
+    return [
+        NewJob(f"{batch_id}-{i:06d}", batch_id, i, i + 2, {"n": str(i)}, key, JobStatus.PENDING, "")
+        for i, key in enumerate(keys)
+    ]
+
+
+def test_duplicate_keys_are_listed_then_skipped_pointing_at_the_first(store: ManifestStore) -> None:
+    store.create_batch(manifest("b1"), keyed("b1", ["a", "b", "a", "", "", "b", "a"]))
+    assert store.duplicate_keys("b1") == [[2, 4, 8], [3, 7]]
+    assert store.duplicate_keys("b1", limit=1) == [[2, 4, 8]]
+    assert store.skip_duplicates("b1") == 3
+    skipped = {j.source_line: j.error_message for j in store.iter_jobs("b1", [JobStatus.SKIPPED])}
+    assert skipped == {
+        4: "duplicate key of line 2",
+        7: "duplicate key of line 3",
+        8: "duplicate key of line 2",
+    }
+    assert store.duplicate_keys("b1") == []
+
+
+def test_rows_completed_by_an_earlier_batch_of_the_flow_are_skipped(store: ManifestStore) -> None:
+    store.create_batch(manifest("old"), keyed("old", ["a", "b"]))
+    store.create_batch(manifest("other", flow_name="billing"), keyed("other", ["c"]))
+    for job_id in ("old-000000", "other-000000"):
+        token = store.claim_job(job_id, "w", 60)
+        assert token is not None
+        store.finish_job(job_id, token, attempt(1, ok=True), JobStatus.COMPLETED)
+    store.create_batch(manifest("new"), keyed("new", ["a", "b", "c"]))
+    assert store.skip_completed_elsewhere("new", "signup") == 1
+    assert store.get_job("new-000000").error_message == "already completed in batch old"
+    assert store.count_by_status("new") == {JobStatus.SKIPPED: 1, JobStatus.PENDING: 2}
+
+
+def test_run_settings_merge_into_the_recorded_ones(store: ManifestStore, batch: str) -> None:
+    store.record_run_settings(batch, {"concurrency": 4, "base_url": "http://other"})
+    assert store.get_manifest(batch).settings == {
+        "base_url": "http://other",
+        "max_retries": 2,
+        "concurrency": 4,
+    }
+
+
+def test_running_owners_and_delete_batch(store: ManifestStore, batch: str) -> None:
+    for job_id, owner in (("b1-000000", "host:1:a"), ("b1-000001", "host:2:b")):
+        token = store.claim_job(job_id, owner, 60)
+        assert token is not None
+    store.record_attempt("b1-000000", attempt(1))
+    assert store.running_owners(batch) == {"host:1:a", "host:2:b"}
+    store.delete_batch(batch)
+    with pytest.raises(BatchNotFoundError):
+        store.get_manifest(batch)
+    assert raw_count(store.url, "SELECT COUNT(*) FROM attempts") == 0
+    assert raw_count(store.url, "SELECT COUNT(*) FROM jobs") == 0
