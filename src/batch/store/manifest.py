@@ -35,10 +35,11 @@ from batch.models import (
     NewJob,
 )
 from batch.settings import BatchSettings
+from batch.store import _batches as sql
 from batch.store import _codec as codec
 from batch.store import _jobs as moves
 from batch.store import _reads as reads
-from batch.store._dialect import merge_json, statement
+from batch.store._dialect import statement
 from batch.store._engine import Database, driver_error
 from batch.store._ingest import insert_jobs
 from batch.store._jobs import REQUEUABLE
@@ -59,11 +60,6 @@ def default_store_path(artifacts_dir: Path) -> Path:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _merge_settings_sql(backend: str) -> str:
-    merged = merge_json(backend, "settings", "values")
-    return f"UPDATE batches SET settings = {merged} WHERE batch_id = :batch_id"
 
 
 class ManifestStore:
@@ -199,10 +195,7 @@ class ManifestStore:
     def set_batch_status(self, batch_id: str, status: BatchStatus) -> None:
         with self._tx() as conn:
             self._require_batch(conn, batch_id)
-            conn.execute(
-                text("UPDATE batches SET status = :status WHERE batch_id = :batch_id"),
-                {"status": status.value, "batch_id": batch_id},
-            )
+            conn.execute(sql.SET_STATUS, {"status": status.value, "batch_id": batch_id})
 
     def request_cancel(self, batch_id: str) -> None:
         """Ask the engine running ``batch_id`` (maybe in another process) to stop."""
@@ -214,18 +207,12 @@ class ManifestStore:
     def _set_cancel(self, batch_id: str, flag: bool) -> None:
         with self._tx() as conn:
             self._require_batch(conn, batch_id)
-            conn.execute(
-                text("UPDATE batches SET cancel_requested = :flag WHERE batch_id = :batch_id"),
-                {"flag": int(flag), "batch_id": batch_id},
-            )
+            conn.execute(sql.SET_CANCEL, {"flag": int(flag), "batch_id": batch_id})
 
     def cancel_requested(self, batch_id: str) -> bool:
         """Polled by the running engine: one indexed read."""
         with self._tx(write=False) as conn:
-            row = conn.execute(
-                text("SELECT cancel_requested FROM batches WHERE batch_id = :batch_id"),
-                {"batch_id": batch_id},
-            ).fetchone()
+            row = conn.execute(sql.CANCEL_REQUESTED, {"batch_id": batch_id}).fetchone()
         if row is None:
             raise self._missing(batch_id)
         return bool(row[0])
@@ -241,11 +228,7 @@ class ManifestStore:
         with self._tx() as conn:
             self._require_batch(conn, batch_id)
             cursor = conn.execute(
-                text(
-                    "UPDATE batches SET owner = :owner, lease_expires_at = :expires "
-                    "WHERE batch_id = :batch_id "
-                    "AND (owner IS NULL OR owner = :owner OR lease_expires_at <= :now)"
-                ),
+                sql.ACQUIRE,
                 {
                     "owner": owner,
                     "expires": codec.to_iso(moment + timedelta(seconds=lease_s)),
@@ -258,26 +241,15 @@ class ManifestStore:
     def running_owners(self, batch_id: str) -> set[str]:
         """The owners holding leases on the batch's running jobs (live or not)."""
         with self._tx(write=False) as conn:
-            rows = conn.execute(
-                text(
-                    "SELECT DISTINCT lease_owner FROM jobs WHERE batch_id = :batch_id"
-                    " AND status = 'running' AND lease_owner IS NOT NULL"
-                ),
-                {"batch_id": batch_id},
-            ).fetchall()
+            rows = conn.execute(sql.RUNNING_OWNERS, {"batch_id": batch_id}).fetchall()
         return {str(row[0]) for row in rows}
 
     def batch_owner(self, batch_id: str, now: datetime | None = None) -> str | None:
         """The owner whose lease on ``batch_id`` is live (for ``status``), else None."""
         with self._tx(write=False) as conn:
             self._require_batch(conn, batch_id)
-            row = conn.execute(
-                text(
-                    "SELECT owner FROM batches WHERE batch_id = :batch_id"
-                    " AND lease_expires_at > :now"
-                ),
-                {"batch_id": batch_id, "now": codec.to_iso(now or _now())},
-            ).fetchone()
+            moment = codec.to_iso(now or _now())
+            row = conn.execute(sql.LIVE_OWNER, {"batch_id": batch_id, "now": moment}).fetchone()
         return None if row is None else str(row[0])
 
     def export_manifest_json(self, batch_id: str, path: Path) -> Path:
@@ -362,7 +334,7 @@ class ManifestStore:
         with self._tx() as conn:
             self._require_batch(conn, batch_id)
             conn.execute(
-                statement(conn, _merge_settings_sql),
+                statement(conn, sql.merge_settings_sql),
                 {"values": json.dumps(dict(values), ensure_ascii=False), "batch_id": batch_id},
             )
 
@@ -442,16 +414,8 @@ class ManifestStore:
         expires = codec.to_iso(_now() + timedelta(seconds=lease_s))
         with self._tx() as conn:
             params = {"expires": expires, "owner": owner}
-            conn.execute(
-                text("UPDATE batches SET lease_expires_at = :expires WHERE owner = :owner"), params
-            )
-            return conn.execute(
-                text(
-                    "UPDATE jobs SET lease_expires_at = :expires"
-                    " WHERE lease_owner = :owner AND status = 'running'"
-                ),
-                params,
-            ).rowcount
+            conn.execute(sql.RENEW, params)
+            return conn.execute(sql.RENEW_JOBS, params).rowcount
 
     def requeue_stale(self, batch_id: str, now: datetime | None = None) -> tuple[int, int]:
         """Running jobs whose lease expired: (back to pending, held as needs_review)."""
@@ -462,12 +426,7 @@ class ManifestStore:
     def release_owner(self, owner: str) -> tuple[int, int]:
         """All a finished or dead owner held, released like ``requeue_stale``."""
         with self._tx() as conn:
-            conn.execute(
-                text(
-                    "UPDATE batches SET owner = NULL, lease_expires_at = NULL WHERE owner = :owner"
-                ),
-                {"owner": owner},
-            )
+            conn.execute(sql.RELEASE, {"owner": owner})
             return moves.interrupt_owned(conn, owner, _now())
 
     def requeue(
