@@ -19,9 +19,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
 from batch.engine import BatchEngine
 from batch.settings import load_settings
 from runtime.run_context import RunContext
@@ -71,6 +68,9 @@ def sqlite_floor(csv_path: Path, workdir: Path) -> dict[str, Any]:
 def postgres_floor(csv_path: Path, store_url: str) -> dict[str, Any]:
     """What any PostgreSQL store costs at least: ``csv.reader`` straight into ``COPY``
     on a bare table (no index, no key, no check, one transaction), dropped after."""
+    import psycopg  # noqa: PLC0415 - the SQLite children's peak RSS stays without it
+    from psycopg import sql  # noqa: PLC0415
+
     table = sql.Identifier(f"bench_floor_{uuid.uuid4().hex[:8]}")
     conninfo = store_url.replace("postgresql+psycopg://", "postgresql://")
     with csv_path.open(newline="", encoding="utf-8") as handle, psycopg.connect(conninfo) as conn:
