@@ -20,7 +20,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from batch.exceptions import StoreError
 from batch.store._url import StoreUrl
 
-__all__ = ["BUSY_TIMEOUT_S", "Database", "driver_error", "open_engine"]
+__all__ = ["BUSY_TIMEOUT_S", "Database", "driver_error"]
 
 BUSY_TIMEOUT_S = 10.0
 """How long a writer waits for another process's write transaction before giving up."""
@@ -33,7 +33,7 @@ _BEGIN = {
 }
 
 
-def open_engine(url: StoreUrl) -> Engine:
+def _open_engine(url: StoreUrl) -> Engine:
     """An engine for ``url``; a SQLite file's directory is created, its pragmas set."""
     if url.backend == "sqlite":
         path = url.path
@@ -42,6 +42,7 @@ def open_engine(url: StoreUrl) -> Engine:
         engine = create_engine(
             url.connect_url(),
             isolation_level="AUTOCOMMIT",
+            hide_parameters=True,
             connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
         )
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -49,6 +50,7 @@ def open_engine(url: StoreUrl) -> Engine:
     return create_engine(
         url.connect_url(),
         isolation_level="AUTOCOMMIT",
+        hide_parameters=True,  # rows may hold secrets: never in an error message
         pool_size=2,
         connect_args={"connect_timeout": int(BUSY_TIMEOUT_S), "application_name": "batchwright"},
     )
@@ -79,21 +81,31 @@ class Database:
 
     def __init__(self, url: StoreUrl) -> None:
         self.url = url
-        self.engine = open_engine(url)
+        self.engine = _open_engine(url)
         self._kept: Connection | None = None
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Connection]:
-        """One transaction, rolled back on any exception. Callers serialise them."""
-        if self.url.backend == "sqlite":
-            with self._sqlite(write) as conn:
+        """One transaction, rolled back on any exception. Callers serialise them.
+
+        A database error the caller did not handle becomes a ``StoreError`` with the
+        driver's message only (no statement, no parameters: they may hold row data)."""
+        try:
+            begin = self._sqlite if self.url.backend == "sqlite" else self._postgresql
+            with begin(write) as conn:
                 yield conn
-            return
+        except DBAPIError as exc:
+            raise StoreError(f"the manifest store {self.url} failed: {driver_error(exc)}") from exc
+
+    @contextmanager
+    def _postgresql(self, write: bool) -> Iterator[Connection]:
         try:
             conn = self.engine.connect()
             conn.exec_driver_sql(_BEGIN["postgresql", write])
         except OperationalError as exc:
-            raise _unreachable(self.url, exc) from None
+            raise StoreError(
+                f"cannot reach the manifest store {self.url}: {driver_error(exc)}"
+            ) from None
         with conn:
             try:
                 yield conn
@@ -106,7 +118,13 @@ class Database:
     @contextmanager
     def _sqlite(self, write: bool) -> Iterator[Connection]:
         if self._kept is None:
-            self._kept = self.engine.connect()
+            try:
+                self._kept = self.engine.connect()
+            except DBAPIError as exc:
+                raise StoreError(
+                    f"cannot open the manifest store {self.url}: {driver_error(exc)} "
+                    "(is it a batchwright database? move it aside to start a new one)"
+                ) from None
         raw: sqlite3.Connection = self._kept.connection.driver_connection  # type: ignore[assignment]
         try:
             raw.execute(_BEGIN["sqlite", write])
@@ -137,7 +155,3 @@ def _busy(url: StoreUrl, exc: sqlite3.OperationalError) -> StoreError:
         f"the manifest store {url} is busy: {exc} (another batchwright process held its "
         f"write lock for more than {BUSY_TIMEOUT_S:g} s; try again when its import finishes)"
     )
-
-
-def _unreachable(url: StoreUrl, exc: OperationalError) -> StoreError:
-    return StoreError(f"cannot reach the manifest store {url}: {driver_error(exc)}")

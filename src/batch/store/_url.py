@@ -70,9 +70,3 @@ class StoreUrl:
 
     def __repr__(self) -> str:
         return f"StoreUrl({str(self)!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, StoreUrl) and self._url == other._url
-
-    def __hash__(self) -> int:
-        return hash(self._url)

