@@ -32,7 +32,7 @@ from batch.models import (
     NewJob,
 )
 from batch.settings import BatchSettings
-from batch.store import ManifestStore, StoreUrl, default_store_path
+from batch.store import BatchKeys, ManifestStore, StoreUrl, default_store_path
 from runtime.outcome import ErrorCategory
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -575,7 +575,7 @@ def test_iter_job_ids_pages_in_row_order_and_sees_claims_made_meanwhile(
     assert seen == [i for i in all_ids if i != all_ids[10]], "a job claimed elsewhere is skipped"
 
 
-# --- keys, run settings, removal (the SQL each backend spells its own way) ----------------
+# --- keys, run settings, owners (the SQL each backend spells its own way) ------------------
 
 
 def keyed(batch_id: str, keys: list[str]) -> list[NewJob]:
@@ -586,17 +586,32 @@ def keyed(batch_id: str, keys: list[str]) -> list[NewJob]:
 
 
 def test_duplicate_keys_are_listed_then_skipped_pointing_at_the_first(store: ManifestStore) -> None:
-    store.create_batch(manifest("b1"), keyed("b1", ["a", "b", "a", "", "", "b", "a"]))
-    assert store.duplicate_keys("b1") == [[2, 4, 8], [3, 7]]
-    assert store.duplicate_keys("b1", limit=1) == [[2, 4, 8]]
-    assert store.skip_duplicates("b1") == 3
+    seen: list[object] = []
+
+    def settle(keys: BatchKeys) -> None:
+        seen.extend([keys.duplicates(), keys.duplicates(limit=1), keys.skip_duplicates()])
+        seen.append(keys.duplicates())
+
+    store.create_batch(
+        manifest("b1"), keyed("b1", ["a", "b", "a", "", "", "b", "a"]), settle=settle
+    )
+    assert seen == [[[2, 4, 8], [3, 7]], [[2, 4, 8]], 3, []]
     skipped = {j.source_line: j.error_message for j in store.iter_jobs("b1", [JobStatus.SKIPPED])}
     assert skipped == {
         4: "duplicate key of line 2",
         7: "duplicate key of line 3",
         8: "duplicate key of line 2",
     }
-    assert store.duplicate_keys("b1") == []
+
+
+def test_a_batch_refused_in_settle_leaves_nothing(store: ManifestStore) -> None:
+    def refuse(keys: BatchKeys) -> None:
+        raise FileProcessingError(f"duplicate lines {keys.duplicates()}", path="clients.csv")
+
+    with pytest.raises(FileProcessingError, match=r"duplicate lines \[\[2, 4\]\]"):
+        store.create_batch(manifest("b1"), keyed("b1", ["a", "b", "a"]), settle=refuse)
+    assert store.list_batches() == []
+    assert raw_count(store.url, "SELECT COUNT(*) FROM jobs") == 0
 
 
 def test_rows_completed_by_an_earlier_batch_of_the_flow_are_skipped(store: ManifestStore) -> None:
@@ -606,8 +621,13 @@ def test_rows_completed_by_an_earlier_batch_of_the_flow_are_skipped(store: Manif
         token = store.claim_job(job_id, "w", 60)
         assert token is not None
         store.finish_job(job_id, token, attempt(1, ok=True), JobStatus.COMPLETED)
-    store.create_batch(manifest("new"), keyed("new", ["a", "b", "c"]))
-    assert store.skip_completed_elsewhere("new", "signup") == 1
+    skipped: list[int] = []
+    store.create_batch(
+        manifest("new"),
+        keyed("new", ["a", "b", "c"]),
+        settle=lambda keys: skipped.append(keys.skip_completed_elsewhere("signup")),
+    )
+    assert skipped == [1]
     assert store.get_job("new-000000").error_message == "already completed in batch old"
     assert store.count_by_status("new") == {JobStatus.SKIPPED: 1, JobStatus.PENDING: 2}
 
@@ -621,14 +641,11 @@ def test_run_settings_merge_into_the_recorded_ones(store: ManifestStore, batch: 
     }
 
 
-def test_running_owners_and_delete_batch(store: ManifestStore, batch: str) -> None:
+def test_running_owners_are_those_of_running_jobs(store: ManifestStore, batch: str) -> None:
     for job_id, owner in (("b1-000000", "host:1:a"), ("b1-000001", "host:2:b")):
         token = store.claim_job(job_id, owner, 60)
         assert token is not None
-    store.record_attempt("b1-000000", attempt(1))
+    done = store.claim_job("b1-000002", "host:3:c", 60)
+    assert done is not None
+    store.finish_job("b1-000002", done, attempt(1, ok=True), JobStatus.COMPLETED)
     assert store.running_owners(batch) == {"host:1:a", "host:2:b"}
-    store.delete_batch(batch)
-    with pytest.raises(BatchNotFoundError):
-        store.get_manifest(batch)
-    assert raw_count(store.url, "SELECT COUNT(*) FROM attempts") == 0
-    assert raw_count(store.url, "SELECT COUNT(*) FROM jobs") == 0
