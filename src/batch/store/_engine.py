@@ -83,6 +83,7 @@ class Database:
         self.url = url
         self.engine = _open_engine(url)
         self._kept: Connection | None = None
+        self._closed = False
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Connection]:
@@ -90,6 +91,8 @@ class Database:
 
         A database error the caller did not handle becomes a ``StoreError`` with the
         driver's message only (no statement, no parameters: they may hold row data)."""
+        if self._closed:  # the engine would quietly reconnect: a closed store stays closed
+            raise StoreError(f"the manifest store {self.url} is closed")
         try:
             begin = self._sqlite if self.url.backend == "sqlite" else self._postgresql
             with begin(write) as conn:
@@ -139,6 +142,7 @@ class Database:
         raw.execute("COMMIT")
 
     def close(self) -> None:
+        self._closed = True
         if self._kept is not None:
             self._kept.close()
             self._kept = None

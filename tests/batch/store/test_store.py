@@ -649,3 +649,9 @@ def test_running_owners_are_those_of_running_jobs(store: ManifestStore, batch: s
     assert done is not None
     store.finish_job("b1-000002", done, attempt(1, ok=True), JobStatus.COMPLETED)
     assert store.running_owners(batch) == {"host:1:a", "host:2:b"}
+
+
+def test_a_closed_store_stays_closed(store: ManifestStore, batch: str) -> None:
+    store.close()
+    with pytest.raises(StoreError, match="is closed"):
+        store.get_manifest(batch)
