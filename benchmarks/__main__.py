@@ -44,6 +44,11 @@ def main() -> None:
     )
     parser.add_argument("--ingest-rows", type=int, default=1_000_000)
     parser.add_argument("--data-reps", type=int, default=1, help="ingest/report repetitions")
+    parser.add_argument(
+        "--store-url",
+        help="ingest: also a PostgreSQL store and its COPY floor (a scratch database: "
+        "postgresql://user@host:5432/db)",
+    )
     parser.add_argument("--report-rows", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--memory-rows", type=int, default=1000, help="5000 for the full curve")
     parser.add_argument("--memory-isolation", default="context")
@@ -65,7 +70,7 @@ def main() -> None:
                 only=args.contenders,
             )
         elif name == "ingest":
-            lines = run_ingest(args.ingest_rows, args.data_reps)
+            lines = run_ingest(args.ingest_rows, args.data_reps, args.store_url)
         elif name == "report":
             lines = run_report(args.report_rows, args.data_reps)
         else:

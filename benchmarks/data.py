@@ -15,9 +15,14 @@ __all__ = ["run_ingest", "run_report"]
 _CHILD = [sys.executable, "-m", "benchmarks.data_child"]
 
 
-def _child(task: str, csv: Path, workdir: Path, rows: int) -> dict[str, float | dict[str, int]]:
+def _child(
+    task: str, csv: Path, workdir: Path, rows: int, store_url: str | None = None
+) -> dict[str, float | dict[str, int]]:
     workdir.mkdir(parents=True, exist_ok=True)
-    result = run_measured([*_CHILD, task, "--csv", str(csv), "--workdir", str(workdir)], rows)
+    argv = [*_CHILD, task, "--csv", str(csv), "--workdir", str(workdir)]
+    if store_url:
+        argv += ["--store-url", store_url]
+    result = run_measured(argv, rows)
     return {**result.extra, "wall_s": result.wall_s}  # type: ignore[dict-item]
 
 
@@ -26,19 +31,26 @@ _INGEST_TASKS = {
     "sqlite": "SQLite floor: reader into executemany, bare table",
     "ingest": "batchwright create_batch_jobs",
 }
+_POSTGRES_TASKS = {
+    "pg": "PostgreSQL floor: reader into COPY, bare table",
+    "pg-ingest": "batchwright create_batch_jobs, PostgreSQL store",
+}
+_FLOORS = {"ingest": "sqlite", "pg-ingest": "pg"}
 
 
-def run_ingest(rows: int, reps: int) -> list[str]:
-    """rows/s and peak RSS of ``create_batch_jobs`` vs ``csv.reader`` (and vs the least
-    any SQLite store costs), interleaved."""
+def run_ingest(rows: int, reps: int, store_url: str | None = None) -> list[str]:
+    """rows/s and peak RSS of ``create_batch_jobs`` vs ``csv.reader`` and vs the least
+    any store of its backend costs (SQLite; PostgreSQL too with ``store_url``),
+    interleaved."""
+    tasks = _INGEST_TASKS | (_POSTGRES_TASKS if store_url else {})
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         csv = write_rows(Path(tmp) / "big.csv", rows, notes_len=62)
         size_mb = csv.stat().st_size / 1024 / 1024
-        speed: dict[str, list[float]] = {task: [] for task in _INGEST_TASKS}
-        rss: dict[str, list[float]] = {task: [] for task in _INGEST_TASKS}
+        speed: dict[str, list[float]] = {task: [] for task in tasks}
+        rss: dict[str, list[float]] = {task: [] for task in tasks}
         for rep in range(reps):
-            for task in _INGEST_TASKS:
-                out = _child(task, csv, Path(tmp) / f"w{rep}-{task}", rows)
+            for task in tasks:
+                out = _child(task, csv, Path(tmp) / f"w{rep}-{task}", rows, store_url)
                 speed[task].append(rows / float(out["seconds"]))  # type: ignore[arg-type]
                 rss[task].append(float(out["max_rss_mb"]))  # type: ignore[arg-type]
                 print(f"  rep {rep + 1} {task}: {speed[task][-1]:,.0f} rows/s", flush=True)
@@ -46,14 +58,16 @@ def run_ingest(rows: int, reps: int) -> list[str]:
     lines = [
         f"Ingestion: {rows:,} rows, {size_mb:.0f} MB, median of {reps}",
         "",
-        "| reader | rows/s | ratio to raw | peak RSS MB |",
-        "| --- | ---: | ---: | ---: |",
+        "| reader | rows/s | ratio to raw | ratio to its floor | peak RSS MB |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
-    for task, label in _INGEST_TASKS.items():
+    for task, label in tasks.items():
         task_speed = median(speed[task])
+        floor = _FLOORS.get(task)
+        to_floor = f"{task_speed / median(speed[floor]):.2f}x" if floor else ""
         lines.append(
             f"| {label} | {task_speed:,.0f} | {task_speed / raw_speed:.2f}x"
-            f" | {median(rss[task]):.0f} |"
+            f" | {to_floor} | {median(rss[task]):.0f} |"
         )
     return lines
 

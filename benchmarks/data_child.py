@@ -1,6 +1,7 @@
 """Child processes of the ingestion and report benchmarks (measured from outside):
 
     python -m benchmarks.data_child ingest|raw|sqlite|report --csv F --workdir W
+    python -m benchmarks.data_child pg|pg-ingest --csv F --workdir W --store-url URL
 
 Each prints one JSON line: the rows handled, seconds, and its own peak RSS.
 """
@@ -14,6 +15,7 @@ import logging
 import resource
 import sqlite3
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +28,11 @@ __all__ = ["main"]
 FLOW = Path(__file__).with_name("form_flow.yaml")
 
 
-def _engine(csv_path: Path, workdir: Path) -> BatchEngine:
+def _engine(csv_path: Path, workdir: Path, store_url: str | None = None) -> BatchEngine:
     logging.getLogger("batchwright").setLevel(logging.WARNING)
     settings = load_settings(
-        {"base_dir": csv_path.parent, "artifacts_dir": workdir}, read_env=False
+        {"base_dir": csv_path.parent, "artifacts_dir": workdir, "store_url": store_url},
+        read_env=False,
     )
     return BatchEngine(RunContext(settings=settings))
 
@@ -62,9 +65,40 @@ def sqlite_floor(csv_path: Path, workdir: Path) -> dict[str, Any]:
     return {"rows": rows, "seconds": seconds}
 
 
-def ingest(csv_path: Path, workdir: Path) -> dict[str, Any]:
-    """``create_batch_jobs``: every check, then one job per row in the SQLite store."""
-    engine = _engine(csv_path, workdir)
+def postgres_floor(csv_path: Path, store_url: str) -> dict[str, Any]:
+    """What any PostgreSQL store costs at least: ``csv.reader`` straight into ``COPY``
+    on a bare table (no index, no key, no check, one transaction), dropped after."""
+    import psycopg  # noqa: PLC0415 - the SQLite children's peak RSS stays without it
+    from psycopg import sql  # noqa: PLC0415
+
+    table = sql.Identifier(f"bench_floor_{uuid.uuid4().hex[:8]}")
+    conninfo = store_url.replace("postgresql+psycopg://", "postgresql://")
+    with csv_path.open(newline="", encoding="utf-8") as handle, psycopg.connect(conninfo) as conn:
+        reader = csv.reader(handle)
+        width = len(next(reader))
+        columns = sql.SQL(", ").join(
+            sql.SQL("{} text").format(sql.Identifier(f"c{i}")) for i in range(width)
+        )
+        conn.execute(sql.SQL("CREATE TABLE {} ({})").format(table, columns))
+        conn.commit()
+        started = time.perf_counter()
+        rows = 0
+        copy_sql = sql.SQL("COPY {} FROM STDIN").format(table)
+        with conn.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            for row in reader:
+                copy.write_row(row)
+                rows += 1
+        conn.commit()
+        seconds = time.perf_counter() - started
+        conn.execute(sql.SQL("DROP TABLE {}").format(table))
+        conn.commit()
+    return {"rows": rows, "seconds": seconds}
+
+
+def ingest(csv_path: Path, workdir: Path, store_url: str | None = None) -> dict[str, Any]:
+    """``create_batch_jobs``: every check, then one job per row in the store (SQLite
+    under ``workdir``, or ``store_url``)."""
+    engine = _engine(csv_path, workdir, store_url)
     started = time.perf_counter()
     manifest = engine.create_batch_jobs(csv_path, FLOW)
     seconds = time.perf_counter() - started
@@ -110,9 +144,10 @@ def report(csv_path: Path, workdir: Path) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("task", choices=["ingest", "raw", "sqlite", "report"])
+    parser.add_argument("task", choices=["ingest", "raw", "sqlite", "report", "pg", "pg-ingest"])
     parser.add_argument("--csv", type=Path, required=True)
     parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--store-url")
     args = parser.parse_args()
     if args.task == "raw":
         result = raw(args.csv)
@@ -120,6 +155,10 @@ def main() -> None:
         result = sqlite_floor(args.csv, args.workdir)
     elif args.task == "ingest":
         result = ingest(args.csv, args.workdir)
+    elif args.task == "pg":
+        result = postgres_floor(args.csv, args.store_url)
+    elif args.task == "pg-ingest":
+        result = ingest(args.csv, args.workdir, args.store_url)
     else:
         result = report(args.csv, args.workdir)
     result["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -14,6 +14,7 @@ from typing import Any
 import demo_site
 import pytest
 import site_routes
+from pg_server import PgServer, find_bin_dir
 
 from batch.engine import BatchEngine
 from batch.settings import BatchSettings, load_settings
@@ -29,6 +30,26 @@ def site() -> Iterator[Any]:
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A PostgreSQL server of the session's own (as an unprivileged user, 127.0.0.1 only)."""
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (scripts/setup installs it)")
+    server = PgServer(bin_dir)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> Iterator[str]:
+    """The URL of an empty PostgreSQL store of this test's own, dropped afterwards."""
+    url = pg_server.new_schema()
+    yield url
+    pg_server.drop_schema(url)
 
 
 @pytest.fixture

@@ -40,6 +40,12 @@ class BatchSettings(RuntimeSettings):
     """The flow used when none is passed: a ``.yaml``/``.yml``/``.json`` or ``.py`` file
     (relative to ``base_dir``) or ``package.module:function`` (``BATCH_FLOW``)."""
 
+    # --- the store --------------------------------------------------------------
+    store_url: str | None = Field(None, repr=False)
+    """Where the manifest store lives. Unset: the SQLite file ``<artifacts_dir>/batchwright.db``;
+    ``sqlite:///path`` another file; ``postgresql://user:password@host:5432/db`` a store
+    shared by machines (docs/store.md). Its password is never shown."""
+
     # --- CSV ingestion -------------------------------------------------------
     max_file_size_mb: float = Field(500, gt=0)
     """Largest CSV accepted, checked before a byte is read."""

@@ -1,6 +1,14 @@
 """The manifest store: batches, jobs, attempts and their checked transitions (docs/store.md)."""
 
 from batch.store._keys import BatchKeys
+from batch.store._url import StoreUrl
 from batch.store.manifest import DB_FILENAME, REQUEUABLE, ManifestStore, default_store_path
 
-__all__ = ["DB_FILENAME", "REQUEUABLE", "BatchKeys", "ManifestStore", "default_store_path"]
+__all__ = [
+    "DB_FILENAME",
+    "REQUEUABLE",
+    "BatchKeys",
+    "ManifestStore",
+    "StoreUrl",
+    "default_store_path",
+]

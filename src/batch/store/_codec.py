@@ -1,18 +1,19 @@
-"""Conversions between the pydantic models and the store's SQLite rows.
+"""Conversions between the pydantic models and the store's rows (either backend).
 
 Datetimes are ISO-8601 strings in UTC with a fixed width, so they sort and
 compare as text (lease expiry is a string comparison in SQL); booleans are 0/1;
-structured fields are JSON.
+structured fields are JSON. The same on SQLite and PostgreSQL: one schema.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import sqlite3
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from sqlalchemy import RowMapping, text
 
 from batch.models import AttemptRecord, BatchJob, BatchManifest, JobStatus, NewJob
 
@@ -20,7 +21,7 @@ __all__ = [
     "INSERT_ATTEMPT",
     "INSERT_ATTEMPT_IF_OWNER",
     "INSERT_BATCH",
-    "INSERT_JOB",
+    "JOB_COLUMNS",
     "attempt_from_row",
     "attempt_params",
     "dumps",
@@ -32,26 +33,37 @@ __all__ = [
     "to_iso",
 ]
 
-# Column order matches the *_params functions below.
-INSERT_BATCH = """
+INSERT_BATCH = text("""
 INSERT INTO batches (batch_id, run_id, csv_path, csv_sha256, encoding, dialect, headers,
     flow_ref, flow_name, created_at, status, settings)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
-INSERT_JOB = """
-INSERT INTO jobs (job_id, batch_id, row_index, source_line, row_data, row_key, status,
-    error_message, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
-INSERT_ATTEMPT = """
-INSERT INTO attempts (job_id, number, started_at, duration_s, ok, category, message, artifacts)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-"""
-INSERT_ATTEMPT_IF_OWNER = """
-INSERT INTO attempts (job_id, number, started_at, duration_s, ok, category, message, artifacts)
-SELECT ?, ?, ?, ?, ?, ?, ?, ?
-WHERE EXISTS (SELECT 1 FROM jobs WHERE job_id = ? AND attempt_token = ?)
-"""
+VALUES (:batch_id, :run_id, :csv_path, :csv_sha256, :encoding, :dialect, :headers,
+    :flow_ref, :flow_name, :created_at, :status, :settings)
+""")
+JOB_COLUMNS = (
+    "job_id",
+    "batch_id",
+    "row_index",
+    "source_line",
+    "row_data",
+    "row_key",
+    "status",
+    "error_message",
+    "created_at",
+)
+"""The columns ``new_job_params`` fills, in its order (bulk inserts and COPY)."""
+_ATTEMPT_VALUES = (
+    ":job_id, :number, :started_at, CAST(:duration_s AS FLOAT), CAST(:ok AS INTEGER), "
+    "CAST(:category AS TEXT), :message, :artifacts"
+)
+_INSERT_ATTEMPT = (
+    "INSERT INTO attempts (job_id, number, started_at, duration_s, ok, category, message, "
+    "artifacts)"
+)
+INSERT_ATTEMPT = text(f"{_INSERT_ATTEMPT} VALUES ({_ATTEMPT_VALUES})")
+INSERT_ATTEMPT_IF_OWNER = text(
+    f"{_INSERT_ATTEMPT} SELECT {_ATTEMPT_VALUES} "
+    "WHERE EXISTS (SELECT 1 FROM jobs WHERE job_id = :job_id AND attempt_token = :token)"
+)
 """Records an attempt only while the given attempt token still owns the job."""
 
 
@@ -75,25 +87,25 @@ def dumps(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
-def manifest_params(manifest: BatchManifest) -> tuple[Any, ...]:
+def manifest_params(manifest: BatchManifest) -> dict[str, Any]:
     data = manifest.model_dump(mode="json")
-    return (
-        manifest.batch_id,
-        manifest.run_id,
-        manifest.csv_path,
-        manifest.csv_sha256,
-        manifest.encoding,
-        dumps(data["dialect"]),
-        dumps(data["headers"]),
-        manifest.flow_ref,
-        manifest.flow_name,
-        to_iso(manifest.created_at),
-        manifest.status.value,
-        dumps(data["settings"]),
-    )
+    return {
+        "batch_id": manifest.batch_id,
+        "run_id": manifest.run_id,
+        "csv_path": manifest.csv_path,
+        "csv_sha256": manifest.csv_sha256,
+        "encoding": manifest.encoding,
+        "dialect": dumps(data["dialect"]),
+        "headers": dumps(data["headers"]),
+        "flow_ref": manifest.flow_ref,
+        "flow_name": manifest.flow_name,
+        "created_at": to_iso(manifest.created_at),
+        "status": manifest.status.value,
+        "settings": dumps(data["settings"]),
+    }
 
 
-def manifest_from_row(row: sqlite3.Row, counts: Mapping[JobStatus, int]) -> BatchManifest:
+def manifest_from_row(row: RowMapping, counts: Mapping[JobStatus, int]) -> BatchManifest:
     return BatchManifest.model_validate(
         {
             "batch_id": row["batch_id"],
@@ -115,7 +127,7 @@ def manifest_from_row(row: sqlite3.Row, counts: Mapping[JobStatus, int]) -> Batc
 
 
 def new_job_params(job: NewJob, created_at: str) -> tuple[Any, ...]:
-    """``INSERT_JOB``'s values; ``created_at`` is formatted once per batch, not per row."""
+    """A job's values in ``JOB_COLUMNS`` order; ``created_at`` is formatted once per batch."""
     return (
         job.job_id,
         job.batch_id,
@@ -129,7 +141,7 @@ def new_job_params(job: NewJob, created_at: str) -> tuple[Any, ...]:
     )
 
 
-def job_from_row(row: sqlite3.Row, attempts: list[AttemptRecord]) -> BatchJob:
+def job_from_row(row: RowMapping, attempts: list[AttemptRecord]) -> BatchJob:
     return BatchJob.model_validate(
         {
             "job_id": row["job_id"],
@@ -151,20 +163,20 @@ def job_from_row(row: sqlite3.Row, attempts: list[AttemptRecord]) -> BatchJob:
     )
 
 
-def attempt_params(job_id: str, attempt: AttemptRecord) -> tuple[Any, ...]:
-    return (
-        job_id,
-        attempt.number,
-        to_iso(attempt.started_at),
-        attempt.duration_s,
-        int(attempt.ok),
-        attempt.category.value if attempt.category is not None else None,
-        attempt.message,
-        dumps(attempt.artifacts),
-    )
+def attempt_params(job_id: str, attempt: AttemptRecord) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "number": attempt.number,
+        "started_at": to_iso(attempt.started_at),
+        "duration_s": attempt.duration_s,
+        "ok": int(attempt.ok),
+        "category": attempt.category.value if attempt.category is not None else None,
+        "message": attempt.message,
+        "artifacts": dumps(attempt.artifacts),
+    }
 
 
-def attempt_from_row(row: sqlite3.Row) -> AttemptRecord:
+def attempt_from_row(row: RowMapping) -> AttemptRecord:
     return AttemptRecord.model_validate(
         {
             "number": row["number"],

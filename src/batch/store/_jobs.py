@@ -10,15 +10,18 @@ path only.
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
 
 from batch.exceptions import InvalidTransitionError, StoreError
 from batch.models import ALLOWED_TRANSITIONS, FINAL_STATUSES, AttemptRecord, JobStatus
 from batch.store import _codec as codec
+from batch.store._dialect import each, json_list, statement
 from runtime.outcome import ErrorCategory
 
 __all__ = [
@@ -27,7 +30,6 @@ __all__ = [
     "claim",
     "interrupt_expired",
     "interrupt_owned",
-    "json_list",
     "mark_reached_commit",
     "record_attempt",
     "requeue",
@@ -49,23 +51,31 @@ _REVIEW_MESSAGE = (
     "(requeue it) or mark it completed"
 )
 
-_CLAIM = """
+# On PostgreSQL the guarded UPDATE waits for a concurrent claim's row lock, then
+# re-checks ``status``: of two claims, exactly one matches, as on SQLite.
+_CLAIM = text("""
 UPDATE jobs SET status = 'running', started_at = :now, finished_at = NULL, reached_commit = 0,
     attempt_token = :token, lease_owner = :owner, lease_expires_at = :expires
 WHERE job_id = :job_id AND status = 'pending'
-"""
-_TRANSITION = """
+""")
+
+
+def _transition_sql(backend: str) -> str:
+    return f"""
 UPDATE jobs SET
     status = :to,
-    error_category = :category,
+    error_category = CAST(:category AS TEXT),
     error_message = :message,
-    finished_at = CASE WHEN :ended THEN :now WHEN :to = 'pending' THEN NULL ELSE finished_at END,
-    extracted = COALESCE(:extracted, extracted),
+    finished_at = CASE WHEN :ended = 1 THEN CAST(:now AS TEXT)
+        WHEN CAST(:to AS TEXT) = 'pending' THEN NULL ELSE finished_at END,
+    extracted = COALESCE(CAST(:extracted AS TEXT), extracted),
     attempt_token = NULL, lease_owner = NULL, lease_expires_at = NULL
 WHERE job_id = :job_id
-  AND status IN (SELECT value FROM json_each(:sources))
-  AND (:token IS NULL OR attempt_token = :token)
+  AND status IN {each(backend, "sources")}
+  AND (CAST(:token AS TEXT) IS NULL OR attempt_token = :token)
 """
+
+
 # An interrupted job goes back to pending when it is safe to re-run, else to review.
 _LEFT_PENDING = """
 UPDATE jobs SET status = 'pending', started_at = NULL, error_category = NULL,
@@ -79,22 +89,20 @@ WHERE status = 'running' AND reached_commit = 1
 """
 _EXPIRED = " AND batch_id = :batch_id AND (lease_expires_at IS NULL OR lease_expires_at <= :now)"
 _OWNED = " AND lease_owner = :owner"
-_REQUEUE = """
+
+
+def _requeue_sql(backend: str) -> str:
+    return f"""
 UPDATE jobs SET status = 'pending', error_category = NULL, error_message = '', finished_at = NULL
 WHERE batch_id = :batch_id
-  AND status IN (SELECT value FROM json_each(:statuses))
-  AND (:ids IS NULL OR job_id IN (SELECT value FROM json_each(:ids)))
-  AND (:categories IS NULL OR error_category IN (SELECT value FROM json_each(:categories)))
+  AND status IN {each(backend, "statuses")}
+  AND (CAST(:ids AS TEXT) IS NULL OR job_id IN {each(backend, "ids")})
+  AND (CAST(:categories AS TEXT) IS NULL OR error_category IN {each(backend, "categories")})
 """
 
 
-def json_list(items: Iterable[str]) -> str:
-    """A JSON array for ``IN (SELECT value FROM json_each(?))``: one parameter, any length."""
-    return json.dumps(sorted(items), ensure_ascii=False)
-
-
 def claim(
-    conn: sqlite3.Connection, job_id: str, *, owner: str, lease_s: float, now: datetime
+    conn: Connection, job_id: str, *, owner: str, lease_s: float, now: datetime
 ) -> str | None:
     """pending -> running under a fresh attempt token, or None if the job was not pending.
 
@@ -112,7 +120,7 @@ def claim(
 
 
 def transition(
-    conn: sqlite3.Connection,
+    conn: Connection,
     job_id: str,
     to: JobStatus,
     *,
@@ -132,60 +140,69 @@ def transition(
         "to": to.value,
         "category": None if clear or error_category is None else error_category.value,
         "message": "" if clear else (error_message or ""),
-        "ended": to in _ENDED,
+        "ended": int(to in _ENDED),
         "now": codec.to_iso(now),
         "extracted": None if extracted is None else codec.dumps(dict(extracted)),
         "job_id": job_id,
         "sources": json.dumps([s for s in _SOURCES[to] if expected is None or s in expected]),
         "token": token,
     }
-    if conn.execute(_TRANSITION, params).rowcount != 1:
+    if conn.execute(statement(conn, _transition_sql), params).rowcount != 1:
         raise refusal(conn, job_id, "", to=to, expected=expected, token=token)
 
 
 def record_attempt(
-    conn: sqlite3.Connection, job_id: str, attempt: AttemptRecord, *, token: str | None
+    conn: Connection, job_id: str, attempt: AttemptRecord, *, token: str | None
 ) -> None:
     params = codec.attempt_params(job_id, attempt)
     try:
         if token is None:
             conn.execute(codec.INSERT_ATTEMPT, params)
             return
-        cursor = conn.execute(codec.INSERT_ATTEMPT_IF_OWNER, (*params, job_id, token))
-    except sqlite3.IntegrityError as exc:
-        if "FOREIGN KEY" in str(exc):
-            raise StoreError(f"no job {job_id!r} in the manifest store") from exc
-        raise StoreError(f"attempt {attempt.number} of job {job_id!r} is already recorded") from exc
+        cursor = conn.execute(codec.INSERT_ATTEMPT_IF_OWNER, {**params, "token": token})
+    except IntegrityError as exc:
+        if _is_foreign_key(exc):
+            raise StoreError(f"no job {job_id!r} in the manifest store") from None
+        raise StoreError(
+            f"attempt {attempt.number} of job {job_id!r} is already recorded"
+        ) from None
     if cursor.rowcount != 1:
         raise refusal(conn, job_id, f"recording attempt {attempt.number}", token=token)
 
 
-def mark_reached_commit(conn: sqlite3.Connection, job_id: str, token: str) -> None:
+def _is_foreign_key(exc: IntegrityError) -> bool:
+    """SQLite says FOREIGN KEY in its message; PostgreSQL gives SQLSTATE 23503."""
+    return "FOREIGN KEY" in str(exc.orig) or getattr(exc.orig, "sqlstate", None) == "23503"
+
+
+def mark_reached_commit(conn: Connection, job_id: str, token: str) -> None:
     cursor = conn.execute(
-        "UPDATE jobs SET reached_commit = 1 "
-        "WHERE job_id = ? AND status = 'running' AND attempt_token = ?",
-        (job_id, token),
+        text(
+            "UPDATE jobs SET reached_commit = 1 "
+            "WHERE job_id = :job_id AND status = 'running' AND attempt_token = :token"
+        ),
+        {"job_id": job_id, "token": token},
     )
     if cursor.rowcount != 1:
         raise refusal(conn, job_id, "marking its point of no return", token=token)
 
 
-def interrupt_expired(conn: sqlite3.Connection, batch_id: str, now: datetime) -> tuple[int, int]:
+def interrupt_expired(conn: Connection, batch_id: str, now: datetime) -> tuple[int, int]:
     """Running jobs of a batch whose lease expired: (to pending, to needs_review)."""
     params = {"batch_id": batch_id, "now": codec.to_iso(now), "message": _REVIEW_MESSAGE}
-    pending = conn.execute(_LEFT_PENDING + _EXPIRED, params).rowcount
-    return pending, conn.execute(_LEFT_REVIEW + _EXPIRED, params).rowcount
+    pending = conn.execute(text(_LEFT_PENDING + _EXPIRED), params).rowcount
+    return pending, conn.execute(text(_LEFT_REVIEW + _EXPIRED), params).rowcount
 
 
-def interrupt_owned(conn: sqlite3.Connection, owner: str, now: datetime) -> tuple[int, int]:
+def interrupt_owned(conn: Connection, owner: str, now: datetime) -> tuple[int, int]:
     """Running jobs leased by ``owner``, whatever their expiry: (to pending, to needs_review)."""
     params = {"owner": owner, "now": codec.to_iso(now), "message": _REVIEW_MESSAGE}
-    pending = conn.execute(_LEFT_PENDING + _OWNED, params).rowcount
-    return pending, conn.execute(_LEFT_REVIEW + _OWNED, params).rowcount
+    pending = conn.execute(text(_LEFT_PENDING + _OWNED), params).rowcount
+    return pending, conn.execute(text(_LEFT_REVIEW + _OWNED), params).rowcount
 
 
 def requeue(
-    conn: sqlite3.Connection,
+    conn: Connection,
     batch_id: str,
     statuses: Collection[JobStatus],
     *,
@@ -204,19 +221,21 @@ def requeue(
         "ids": None if job_ids is None else json_list(job_ids),
         "categories": None if categories is None else json_list(categories),
     }
-    return conn.execute(_REQUEUE, params).rowcount
+    return conn.execute(statement(conn, _requeue_sql), params).rowcount
 
 
-def cancel_pending(conn: sqlite3.Connection, batch_id: str, now: datetime) -> int:
+def cancel_pending(conn: Connection, batch_id: str, now: datetime) -> int:
     return conn.execute(
-        "UPDATE jobs SET status = 'cancelled', finished_at = ? "
-        "WHERE batch_id = ? AND status = 'pending'",
-        (codec.to_iso(now), batch_id),
+        text(
+            "UPDATE jobs SET status = 'cancelled', finished_at = :now "
+            "WHERE batch_id = :batch_id AND status = 'pending'"
+        ),
+        {"now": codec.to_iso(now), "batch_id": batch_id},
     ).rowcount
 
 
 def refusal(
-    conn: sqlite3.Connection,
+    conn: Connection,
     job_id: str,
     action: str,
     *,
@@ -226,7 +245,7 @@ def refusal(
 ) -> StoreError:
     """Why a guarded update matched no row: names the job, its status and the target."""
     row = conn.execute(
-        "SELECT status, attempt_token FROM jobs WHERE job_id = ?", (job_id,)
+        text("SELECT status, attempt_token FROM jobs WHERE job_id = :job_id"), {"job_id": job_id}
     ).fetchone()
     if row is None:
         return StoreError(f"no job {job_id!r} in the manifest store")

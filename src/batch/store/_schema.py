@@ -1,147 +1,125 @@
-"""The manifest store's SQLite schema and how a connection to it is opened.
+"""The store's schema version and its migrations (Alembic, ``batch/store/migrations/``).
 
-Kept apart from ``store.py`` so the queries there read without the DDL around
-them. The schema is versioned with ``PRAGMA user_version``: a database written by
-a newer batchwright is refused instead of being misread.
+Opening a store brings its schema to ``HEAD_REVISION`` in one transaction: a new
+database gets the tables, an older one is upgraded in place, and one written by a
+newer batchwright is refused instead of being misread. A SQLite file from before
+migrations (``PRAGMA user_version = 1``, no ``alembic_version`` table) holds the
+initial revision's tables and is stamped with it. On SQLite ``user_version`` keeps
+following the schema (``SCHEMA_VERSION``) so that older batchwrights refuse newer files.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, inspect, text
 
 from batch.exceptions import StoreError
-from batch.models import BatchStatus, JobStatus
+from batch.store._engine import Database
+from batch.store._url import StoreUrl
 
-__all__ = ["BUSY_TIMEOUT_S", "SCHEMA_VERSION", "connect"]
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+__all__ = ["HEAD_REVISION", "MIGRATIONS", "SCHEMA_VERSION", "ensure_schema"]
 
 SCHEMA_VERSION = 1
-
-BUSY_TIMEOUT_S = 10.0
-"""How long a writer waits for another process's write transaction before giving up."""
-
-
-def _one_of(column: str, values: list[str]) -> str:
-    listed = ", ".join(f"'{value}'" for value in values)
-    return f"CHECK ({column} IN ({listed}))"
-
-
-_JOB_STATUS = _one_of("status", [s.value for s in JobStatus])
-_BATCH_STATUS = _one_of("status", [s.value for s in BatchStatus])
-
-# ``total`` and the per-status counts are deliberately not columns: they are derived
-# from ``jobs`` on every read, so they can never drift from the jobs themselves.
-_DDL = f"""
-CREATE TABLE batches (
-    batch_id         TEXT PRIMARY KEY,
-    run_id           TEXT NOT NULL,
-    csv_path         TEXT NOT NULL,
-    csv_sha256       TEXT NOT NULL,
-    encoding         TEXT NOT NULL,
-    dialect          TEXT NOT NULL,
-    headers          TEXT NOT NULL,
-    flow_ref         TEXT NOT NULL,
-    flow_name        TEXT NOT NULL DEFAULT '',
-    created_at       TEXT NOT NULL,
-    status           TEXT NOT NULL {_BATCH_STATUS},
-    settings         TEXT NOT NULL DEFAULT '{{}}',
-    cancel_requested INTEGER NOT NULL DEFAULT 0 CHECK (cancel_requested IN (0, 1)),
-    owner            TEXT,
-    lease_expires_at TEXT
-);
-CREATE INDEX batches_flow_name ON batches (flow_name);
-
-CREATE TABLE jobs (
-    job_id           TEXT PRIMARY KEY,
-    batch_id         TEXT NOT NULL REFERENCES batches (batch_id) ON DELETE CASCADE,
-    row_index        INTEGER NOT NULL,
-    source_line      INTEGER NOT NULL,
-    row_data         TEXT NOT NULL,
-    row_key          TEXT NOT NULL DEFAULT '',
-    status           TEXT NOT NULL {_JOB_STATUS},
-    error_category   TEXT,
-    error_message    TEXT NOT NULL DEFAULT '',
-    created_at       TEXT NOT NULL,
-    started_at       TEXT,
-    finished_at      TEXT,
-    extracted        TEXT NOT NULL DEFAULT '{{}}',
-    reached_commit   INTEGER NOT NULL DEFAULT 0 CHECK (reached_commit IN (0, 1)),
-    attempt_token    TEXT,
-    lease_owner      TEXT,
-    lease_expires_at TEXT
-);
-CREATE UNIQUE INDEX jobs_batch_row ON jobs (batch_id, row_index);
-CREATE INDEX jobs_batch_status ON jobs (batch_id, status);
-CREATE INDEX jobs_row_key ON jobs (row_key);
-CREATE INDEX jobs_lease_owner ON jobs (lease_owner) WHERE lease_owner IS NOT NULL;
-
-CREATE TABLE attempts (
-    job_id     TEXT NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
-    number     INTEGER NOT NULL,
-    started_at TEXT NOT NULL,
-    duration_s REAL NOT NULL,
-    ok         INTEGER NOT NULL CHECK (ok IN (0, 1)),
-    category   TEXT,
-    message    TEXT NOT NULL DEFAULT '',
-    artifacts  TEXT NOT NULL DEFAULT '[]',
-    PRIMARY KEY (job_id, number)
-) WITHOUT ROWID;
-
-PRAGMA user_version = {SCHEMA_VERSION};
-"""
+"""SQLite's ``PRAGMA user_version`` at ``HEAD_REVISION``; raised with each new revision."""
+HEAD_REVISION = "0001"
+"""The newest revision in ``migrations/versions`` (a test checks they agree)."""
+MIGRATIONS = Path(__file__).with_name("migrations")
+_INITIAL_REVISION = "0001"
+_LEGACY_VERSION = 1
+"""``user_version`` of SQLite files written before migrations: the initial revision."""
+_LOCK_KEY = 0x6277_5F73  # PostgreSQL advisory lock: one migrating process at a time
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Open (creating if needed) the store at ``path``, ready for concurrent use.
+def ensure_schema(database: Database) -> None:
+    """Create or upgrade the schema to ``HEAD_REVISION``; refuse a newer one.
 
-    WAL lets readers in other processes (``status``, ``cancel``) run while a batch
-    writes; ``synchronous=NORMAL`` is durable across process crashes in WAL mode;
-    the busy timeout makes a second writer wait instead of failing at once.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Autocommit mode: every transaction is an explicit BEGIN IMMEDIATE ... COMMIT.
-    conn = sqlite3.connect(
-        path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-    )
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        _ensure_schema(conn, path)
-    except sqlite3.DatabaseError as exc:
-        conn.close()
+    A store already at the head costs one read; Alembic is imported only to migrate."""
+    url = database.url
+    with database.transaction(write=False) as conn:
+        if url.backend == "sqlite":
+            _refuse_newer_file(conn, url)
+        if _revision(conn) == HEAD_REVISION:
+            return
+    # The write transaction (SQLite's write lock, PostgreSQL's advisory lock) makes
+    # two processes opening a new store at once migrate it once.
+    from alembic import command  # noqa: PLC0415 - see the docstring
+
+    with database.transaction() as conn:
+        if url.backend == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+        revision = _revision(conn)
+        config = _config(conn)
+        if revision is None:
+            _adopt(conn, url, config)
+        elif revision != HEAD_REVISION:
+            _require_known(revision, url, config)
+        command.upgrade(config, "head")
+        if url.backend == "sqlite":
+            conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _revision(conn: Connection) -> str | None:
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    row = conn.execute(text("SELECT version_num FROM alembic_version")).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _config(conn: Connection) -> Config:
+    from alembic.config import Config  # noqa: PLC0415 - only when migrating
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = conn
+    return config
+
+
+def _adopt(conn: Connection, url: StoreUrl, config: Config) -> None:
+    """A store without ``alembic_version``: new, or a SQLite file from before migrations."""
+    from alembic import command  # noqa: PLC0415 - only when migrating
+
+    if url.backend == "sqlite":
+        (version,) = conn.exec_driver_sql("PRAGMA user_version").one()
+        if version == _LEGACY_VERSION:
+            command.stamp(config, _INITIAL_REVISION)
+        elif version != 0:
+            raise _newer(url, version)
+    elif inspect(conn).has_table("batches"):
         raise StoreError(
-            f"cannot open the manifest store {path}: {exc} "
-            "(is it a batchwright database? move it aside to start a new one)"
-        ) from exc
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+            f"the database {url} has a batches table but no alembic_version: it is not a "
+            "batchwright store (point store_url at an empty database)"
+        )
 
 
-def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
-    """Create the tables on first use; refuse a schema this code does not know."""
-    (version,) = conn.execute("PRAGMA user_version").fetchone()
-    if version == SCHEMA_VERSION:
-        return
-    # IMMEDIATE takes the write lock first, so two processes opening a new file at
-    # once cannot both create the tables.
-    conn.execute("BEGIN IMMEDIATE")
+def _refuse_newer_file(conn: Connection, url: StoreUrl) -> None:
+    """A SQLite file whose ``user_version`` is past ours comes from a newer batchwright."""
+    (version,) = conn.exec_driver_sql("PRAGMA user_version").one()
+    if version > SCHEMA_VERSION:
+        raise _newer(url, version)
+
+
+def _newer(url: StoreUrl, version: int) -> StoreError:
+    return StoreError(
+        f"the manifest store {url} has schema version {version}, this batchwright "
+        f"reads version {SCHEMA_VERSION} (use the batchwright that created it, "
+        "or point artifacts_dir elsewhere)"
+    )
+
+
+def _require_known(revision: str, url: StoreUrl, config: Config) -> None:
+    from alembic.script import ScriptDirectory  # noqa: PLC0415 - only when migrating
+    from alembic.util import CommandError  # noqa: PLC0415
+
     try:
-        (version,) = conn.execute("PRAGMA user_version").fetchone()
-        if version == 0:
-            for statement in _DDL.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-        elif version != SCHEMA_VERSION:
-            raise StoreError(
-                f"the manifest store {path} has schema version {version}, this batchwright "
-                f"reads version {SCHEMA_VERSION} (use the batchwright that created it, "
-                "or point artifacts_dir elsewhere)"
-            )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+        ScriptDirectory.from_config(config).get_revision(revision)
+    except CommandError:
+        raise StoreError(
+            f"the manifest store {url} has schema revision {revision!r}, written by a newer "
+            f"batchwright; this one reads up to revision {HEAD_REVISION!r} (schema version "
+            f"{SCHEMA_VERSION}): upgrade batchwright, or point store_url elsewhere"
+        ) from None

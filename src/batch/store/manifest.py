@@ -1,6 +1,8 @@
-"""``ManifestStore``: the durable record of every batch, job and attempt (SQLite).
+"""``ManifestStore``: the durable record of every batch, job and attempt.
 
-Every status change is one ``UPDATE ... WHERE status IN (allowed sources)``, so two
+It lives in a SQLite file (the default) or a PostgreSQL database shared by several
+machines (``store_url``); the SQL, the checks and the semantics are the same. Every
+status change is one ``UPDATE ... WHERE status IN (allowed sources)``, so two
 engines (or threads) can never both move a job, and a writer holding a stale
 attempt token is refused. Counts are derived from the jobs on every read. The
 schema and the state machine are described in docs/store.md.
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import tempfile
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
@@ -19,7 +20,10 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
+
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
 
 from batch.exceptions import BatchNotFoundError, StoreError
 from batch.models import (
@@ -31,12 +35,17 @@ from batch.models import (
     NewJob,
 )
 from batch.settings import BatchSettings
+from batch.store import _batches as sql
 from batch.store import _codec as codec
 from batch.store import _jobs as moves
 from batch.store import _reads as reads
+from batch.store._dialect import statement
+from batch.store._engine import Database
+from batch.store._ingest import insert_jobs
 from batch.store._jobs import REQUEUABLE
 from batch.store._keys import BatchKeys
-from batch.store._schema import BUSY_TIMEOUT_S, connect
+from batch.store._schema import ensure_schema
+from batch.store._url import StoreUrl
 from runtime.outcome import ErrorCategory
 
 __all__ = ["DB_FILENAME", "REQUEUABLE", "ManifestStore", "default_store_path"]
@@ -54,25 +63,37 @@ def _now() -> datetime:
 
 
 class ManifestStore:
-    """The SQLite manifest store. One connection, guarded by a lock: thread-safe.
+    """The manifest store on a SQLite file or a PostgreSQL database. Thread-safe: one
+    transaction at a time per store, under a lock.
 
-    Several processes may open the same file at once (WAL + busy timeout): one
-    executes a batch while another runs ``status`` or ``cancel``.
+    Several processes (and, on PostgreSQL, machines) may open the same store at once:
+    one executes a batch while another runs ``status`` or ``cancel``.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+    def __init__(self, target: Path | str | StoreUrl) -> None:
+        """``target``: a SQLite file's path, or a URL (``sqlite:///...``, ``postgresql://...``)."""
+        self.url = StoreUrl.parse(target)
+        self.path = self.url.path
+        """The SQLite file, or None on PostgreSQL."""
         self._lock = threading.RLock()
-        self._conn = connect(self.path)
-        self._conn.row_factory = sqlite3.Row
+        self._db = Database(self.url)
+        try:
+            ensure_schema(self._db)
+        except BaseException:
+            self._db.close()
+            raise
 
     @classmethod
     def for_settings(cls, settings: BatchSettings) -> ManifestStore:
-        return cls(default_store_path(settings.artifacts_dir))
+        """``settings.store_url``, else ``<artifacts_dir>/batchwright.db``."""
+        return cls(settings.store_url or default_store_path(settings.artifacts_dir))
+
+    def __repr__(self) -> str:
+        return f"ManifestStore({str(self.url)!r})"
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            self._db.close()
 
     def __enter__(self) -> Self:
         return self
@@ -88,34 +109,23 @@ class ManifestStore:
     # --- transactions --------------------------------------------------------------
 
     @contextmanager
-    def _tx(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
-        """One transaction: IMMEDIATE takes the write lock up front (no upgrade deadlock);
-        DEFERRED gives reads a consistent snapshot. Rolled back on any exception."""
-        with self._lock:
-            try:
-                self._conn.execute(f"BEGIN {mode}")
-            except sqlite3.OperationalError as exc:
-                raise StoreError(
-                    f"the manifest store {self.path} is busy: {exc} (another batchwright "
-                    f"process held its write lock for more than {BUSY_TIMEOUT_S:g} s; "
-                    "try again when its import finishes)"
-                ) from exc
-            try:
-                yield self._conn
-            except BaseException:
-                if self._conn.in_transaction:  # SQLite may have rolled back already (disk full)
-                    self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+    def _tx(self, *, write: bool = True) -> Iterator[Connection]:
+        """One transaction: a write takes SQLite's write lock up front (no upgrade
+        deadlock); a read sees one snapshot. Rolled back on any exception."""
+        with self._lock, self._db.transaction(write=write) as conn:
+            yield conn
 
     def _missing(self, batch_id: str) -> BatchNotFoundError:
         return BatchNotFoundError(
-            f"no batch {batch_id!r} in the manifest store {self.path} "
+            f"no batch {batch_id!r} in the manifest store {self.url} "
             "(run `batchwright list` to see the batches it holds)"
         )
 
-    def _require_batch(self, conn: sqlite3.Connection, batch_id: str) -> None:
-        if not conn.execute("SELECT 1 FROM batches WHERE batch_id = ?", (batch_id,)).fetchone():
+    def _require_batch(self, conn: Connection, batch_id: str) -> None:
+        found = conn.execute(
+            text("SELECT 1 FROM batches WHERE batch_id = :batch_id"), {"batch_id": batch_id}
+        ).fetchone()
+        if found is None:
             raise self._missing(batch_id)
 
     # --- batches -------------------------------------------------------------------
@@ -134,16 +144,10 @@ class ManifestStore:
         batch refused for duplicate keys), or the iterable does (a bad CSV row), nothing
         is left behind, and no other connection ever saw the batch.
         """
-        inserted = 0
-        iterator = iter(jobs)
         created_at = codec.to_iso(manifest.created_at)
-        with self._tx() as conn:
-            try:
-                conn.execute(codec.INSERT_BATCH, codec.manifest_params(manifest))
-            except sqlite3.IntegrityError as exc:
-                raise StoreError(
-                    f"batch {manifest.batch_id!r} already exists in {self.path}"
-                ) from exc
+
+        def chunks() -> Iterator[list[tuple[Any, ...]]]:
+            iterator = iter(jobs)
             while chunk := list(islice(iterator, chunk_size)):
                 for job in chunk:
                     if job.batch_id != manifest.batch_id:
@@ -151,16 +155,22 @@ class ManifestStore:
                             f"job {job.job_id!r} belongs to batch {job.batch_id!r}, "
                             f"not {manifest.batch_id!r}"
                         )
-                conn.executemany(
-                    codec.INSERT_JOB, [codec.new_job_params(job, created_at) for job in chunk]
-                )
-                inserted += len(chunk)
+                yield [codec.new_job_params(job, created_at) for job in chunk]
+
+        with self._tx() as conn:
+            try:
+                conn.execute(codec.INSERT_BATCH, codec.manifest_params(manifest))
+            except IntegrityError:
+                raise StoreError(
+                    f"batch {manifest.batch_id!r} already exists in {self.url}"
+                ) from None
+            inserted = insert_jobs(conn, chunks())
             if settle is not None:
                 settle(BatchKeys(conn, manifest.batch_id))
-        return inserted
+            return inserted
 
     def get_manifest(self, batch_id: str) -> BatchManifest:
-        with self._tx("DEFERRED") as conn:
+        with self._tx(write=False) as conn:
             found = reads.manifest(conn, batch_id)
         if found is None:
             raise self._missing(batch_id)
@@ -168,20 +178,18 @@ class ManifestStore:
 
     def list_batches(self, limit: int | None = None) -> list[BatchManifest]:
         """Newest first, with their counts."""
-        with self._tx("DEFERRED") as conn:
+        with self._tx(write=False) as conn:
             return reads.manifests(conn, limit)
 
     def count_by_status(self, batch_id: str) -> dict[JobStatus, int]:
-        with self._tx("DEFERRED") as conn:
+        with self._tx(write=False) as conn:
             self._require_batch(conn, batch_id)
             return reads.counts(conn, batch_id)
 
     def set_batch_status(self, batch_id: str, status: BatchStatus) -> None:
         with self._tx() as conn:
             self._require_batch(conn, batch_id)
-            conn.execute(
-                "UPDATE batches SET status = ? WHERE batch_id = ?", (status.value, batch_id)
-            )
+            conn.execute(sql.SET_STATUS, {"status": status.value, "batch_id": batch_id})
 
     def request_cancel(self, batch_id: str) -> None:
         """Ask the engine running ``batch_id`` (maybe in another process) to stop."""
@@ -193,16 +201,12 @@ class ManifestStore:
     def _set_cancel(self, batch_id: str, flag: bool) -> None:
         with self._tx() as conn:
             self._require_batch(conn, batch_id)
-            conn.execute(
-                "UPDATE batches SET cancel_requested = ? WHERE batch_id = ?", (int(flag), batch_id)
-            )
+            conn.execute(sql.SET_CANCEL, {"flag": int(flag), "batch_id": batch_id})
 
     def cancel_requested(self, batch_id: str) -> bool:
         """Polled by the running engine: one indexed read."""
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT cancel_requested FROM batches WHERE batch_id = ?", (batch_id,)
-            ).fetchone()
+        with self._tx(write=False) as conn:
+            row = conn.execute(sql.CANCEL_REQUESTED, {"batch_id": batch_id}).fetchone()
         if row is None:
             raise self._missing(batch_id)
         return bool(row[0])
@@ -218,9 +222,7 @@ class ManifestStore:
         with self._tx() as conn:
             self._require_batch(conn, batch_id)
             cursor = conn.execute(
-                "UPDATE batches SET owner = :owner, lease_expires_at = :expires "
-                "WHERE batch_id = :batch_id "
-                "AND (owner IS NULL OR owner = :owner OR lease_expires_at <= :now)",
+                sql.ACQUIRE,
                 {
                     "owner": owner,
                     "expires": codec.to_iso(moment + timedelta(seconds=lease_s)),
@@ -232,22 +234,16 @@ class ManifestStore:
 
     def running_owners(self, batch_id: str) -> set[str]:
         """The owners holding leases on the batch's running jobs (live or not)."""
-        with self._tx("DEFERRED") as conn:
-            rows = conn.execute(
-                "SELECT DISTINCT lease_owner FROM jobs"
-                " WHERE batch_id = ? AND status = 'running' AND lease_owner IS NOT NULL",
-                (batch_id,),
-            ).fetchall()
+        with self._tx(write=False) as conn:
+            rows = conn.execute(sql.RUNNING_OWNERS, {"batch_id": batch_id}).fetchall()
         return {str(row[0]) for row in rows}
 
     def batch_owner(self, batch_id: str, now: datetime | None = None) -> str | None:
         """The owner whose lease on ``batch_id`` is live (for ``status``), else None."""
-        with self._tx("DEFERRED") as conn:
+        with self._tx(write=False) as conn:
             self._require_batch(conn, batch_id)
-            row = conn.execute(
-                "SELECT owner FROM batches WHERE batch_id = ? AND lease_expires_at > ?",
-                (batch_id, codec.to_iso(now or _now())),
-            ).fetchone()
+            moment = codec.to_iso(now or _now())
+            row = conn.execute(sql.LIVE_OWNER, {"batch_id": batch_id, "now": moment}).fetchone()
         return None if row is None else str(row[0])
 
     def export_manifest_json(self, batch_id: str, path: Path) -> Path:
@@ -269,10 +265,10 @@ class ManifestStore:
     # --- reading jobs --------------------------------------------------------------
 
     def get_job(self, job_id: str) -> BatchJob:
-        with self._tx("DEFERRED") as conn:
+        with self._tx(write=False) as conn:
             found = reads.job(conn, job_id)
         if found is None:
-            raise StoreError(f"no job {job_id!r} in the manifest store {self.path}")
+            raise StoreError(f"no job {job_id!r} in the manifest store {self.url}")
         return found
 
     def iter_jobs(
@@ -286,11 +282,11 @@ class ManifestStore:
         Each chunk is its own short read, so no transaction or lock stays open while
         the caller works (jobs changing meanwhile are seen in their newer state).
         """
-        with self._tx("DEFERRED") as conn:
+        with self._tx(write=False) as conn:
             self._require_batch(conn, batch_id)
         after = -1
         while True:
-            with self._tx("DEFERRED") as conn:
+            with self._tx(write=False) as conn:
                 page = reads.jobs_page(conn, batch_id, statuses, after=after, size=chunk_size)
             if not page:
                 return
@@ -299,7 +295,7 @@ class ManifestStore:
 
     def job_ids(self, batch_id: str, statuses: Collection[JobStatus] | None = None) -> list[str]:
         """Ids in row order: cheap enough to hold for a million jobs."""
-        with self._tx("DEFERRED") as conn:
+        with self._tx(write=False) as conn:
             self._require_batch(conn, batch_id)
             return reads.job_ids(conn, batch_id, statuses)
 
@@ -318,13 +314,13 @@ class ManifestStore:
     def _read_page(
         self, batch_id: str, statuses: Collection[JobStatus] | None, after: int, page: int
     ) -> list[tuple[str, int]]:
-        with self._tx("DEFERRED") as conn:
+        with self._tx(write=False) as conn:
             self._require_batch(conn, batch_id)
             return reads.job_ids_after(conn, batch_id, statuses, after, page)
 
     def find_completed_keys(self, flow_name: str, keys: Collection[str]) -> dict[str, str]:
         """row_key -> batch_id of an earlier completed job of the same flow (skip-completed)."""
-        with self._tx("DEFERRED") as conn:
+        with self._tx(write=False) as conn:
             return reads.completed_keys(conn, flow_name, keys)
 
     def record_run_settings(self, batch_id: str, values: Mapping[str, object]) -> None:
@@ -332,8 +328,8 @@ class ManifestStore:
         with self._tx() as conn:
             self._require_batch(conn, batch_id)
             conn.execute(
-                "UPDATE batches SET settings = json_patch(settings, ?) WHERE batch_id = ?",
-                (json.dumps(dict(values), ensure_ascii=False), batch_id),
+                statement(conn, sql.merge_settings_sql),
+                {"values": json.dumps(dict(values), ensure_ascii=False), "batch_id": batch_id},
             )
 
     # --- moving jobs (their SQL is in _store_jobs) -------------------------------------
@@ -411,13 +407,9 @@ class ManifestStore:
         """Extend the leases of everything ``owner`` runs; returns the jobs renewed."""
         expires = codec.to_iso(_now() + timedelta(seconds=lease_s))
         with self._tx() as conn:
-            conn.execute(
-                "UPDATE batches SET lease_expires_at = ? WHERE owner = ?", (expires, owner)
-            )
-            return conn.execute(
-                "UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ? AND status = 'running'",
-                (expires, owner),
-            ).rowcount
+            params = {"expires": expires, "owner": owner}
+            conn.execute(sql.RENEW, params)
+            return conn.execute(sql.RENEW_JOBS, params).rowcount
 
     def requeue_stale(self, batch_id: str, now: datetime | None = None) -> tuple[int, int]:
         """Running jobs whose lease expired: (back to pending, held as needs_review)."""
@@ -428,9 +420,7 @@ class ManifestStore:
     def release_owner(self, owner: str) -> tuple[int, int]:
         """All a finished or dead owner held, released like ``requeue_stale``."""
         with self._tx() as conn:
-            conn.execute(
-                "UPDATE batches SET owner = NULL, lease_expires_at = NULL WHERE owner = ?", (owner,)
-            )
+            conn.execute(sql.RELEASE, {"owner": owner})
             return moves.interrupt_owned(conn, owner, _now())
 
     def requeue(

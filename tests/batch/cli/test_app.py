@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from typer.testing import CliRunner
 
 from batch.cli.app import app
 from batch.engine import BatchEngine
+from batch.exceptions import StoreError
 from batch.settings import load_settings
 from batch.store import ManifestStore
 from runtime.run_context import RunContext
@@ -55,8 +55,8 @@ def batch_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 def is_closed(store: ManifestStore) -> bool:
     try:
         store.list_batches()
-    except sqlite3.ProgrammingError:  # "Cannot operate on a closed database."
-        return True
+    except StoreError as exc:
+        return "is closed" in str(exc)
     return False
 
 

@@ -37,10 +37,10 @@ CRASH_AFTER_EACH_COMMIT = textwrap.dedent(
     committing = ManifestStore._tx
 
     @contextmanager
-    def dying_after_commit(self, mode="IMMEDIATE"):
-        with committing(self, mode) as conn:
+    def dying_after_commit(self, *, write=True):
+        with committing(self, write=write) as conn:
             yield conn
-        if mode == "IMMEDIATE":
+        if write:
             os._exit(9)
 
     ManifestStore._tx = dying_after_commit

@@ -1,4 +1,5 @@
-"""The manifest store against real SQLite files: atomic moves, leases, tokens, processes."""
+"""The manifest store against real SQLite files and a real PostgreSQL server: atomic
+moves, leases, tokens, processes. Every test taking ``store`` runs on both backends."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 
 from batch.exceptions import (
     BatchNotFoundError,
@@ -30,7 +32,7 @@ from batch.models import (
     NewJob,
 )
 from batch.settings import BatchSettings
-from batch.store import ManifestStore, default_store_path
+from batch.store import BatchKeys, ManifestStore, StoreUrl, default_store_path
 from runtime.outcome import ErrorCategory
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -78,24 +80,19 @@ def attempt(number: int, ok: bool = False, **extra: object) -> AttemptRecord:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[ManifestStore]:
-    with ManifestStore(tmp_path / "nested" / "batchwright.db") as opened:
-        yield opened
-
-
-@pytest.fixture
 def batch(store: ManifestStore) -> str:
     store.create_batch(manifest("b1"), jobs("b1", 5))
     return "b1"
 
 
-def raw_count(path: Path, sql: str) -> int:
-    conn = sqlite3.connect(path)
+def raw_count(url: StoreUrl, sql: str) -> int:
+    """A count read past the store, with a connection of its own."""
+    engine = sqlalchemy.create_engine(url.connect_url())
     try:
-        (count,) = conn.execute(sql).fetchone()
+        with engine.connect() as conn:
+            return int(conn.execute(sqlalchemy.text(sql)).scalar_one())
     finally:
-        conn.close()
-    return int(count)
+        engine.dispose()
 
 
 # --- opening -------------------------------------------------------------------------
@@ -202,7 +199,7 @@ def test_create_batch_leaves_nothing_when_the_rows_fail_midway(store: ManifestSt
     with pytest.raises(BatchNotFoundError):
         store.get_manifest("b1")
     assert store.list_batches() == []
-    assert raw_count(store.path, "SELECT COUNT(*) FROM jobs") == 0
+    assert raw_count(store.url, "SELECT COUNT(*) FROM jobs") == 0
     store.create_batch(manifest("b1"), jobs("b1", 1))  # the id is free again
     assert store.get_manifest("b1").total == 1
 
@@ -257,9 +254,11 @@ def test_iter_jobs_holds_no_lock_between_chunks(store: ManifestStore, batch: str
     assert all(token is not None for token in claimed)
 
 
-def test_export_manifest_json_writes_counts_atomically(store: ManifestStore, batch: str) -> None:
+def test_export_manifest_json_writes_counts_atomically(
+    store: ManifestStore, batch: str, tmp_path: Path
+) -> None:
     store.cancel_pending(batch)
-    target = store.path.parent / "out" / "manifest.json"
+    target = tmp_path / "out" / "manifest.json"
     assert store.export_manifest_json(batch, target) == target
     data = json.loads(target.read_text(encoding="utf-8"))
     assert data["batch_id"] == batch
@@ -516,7 +515,7 @@ def test_requeue_filters_by_category_and_job_ids(store: ManifestStore, batch: st
 
 def test_cancel_pending_and_the_cancel_flag_across_stores(store: ManifestStore, batch: str) -> None:
     assert store.claim_job("b1-000000", "w", 60) is not None
-    with ManifestStore(store.path) as other:  # as another process would
+    with ManifestStore(store.url) as other:  # as another process would
         assert other.cancel_requested(batch) is False
         other.request_cancel(batch)
         assert store.cancel_requested(batch) is True
@@ -530,13 +529,13 @@ def test_another_process_sets_the_cancel_flag(store: ManifestStore, batch: str) 
     token = store.claim_job("b1-000000", "w", 60)  # this process is mid-batch
     assert token is not None
     script = (
-        "import json, sys; from pathlib import Path; from batch.store import ManifestStore\n"
-        "with ManifestStore(Path(sys.argv[1])) as s:\n"
+        "import json, sys; from batch.store import ManifestStore\n"
+        "with ManifestStore(sys.argv[1]) as s:\n"
         "    s.request_cancel(sys.argv[2])\n"
         "    print(json.dumps(s.count_by_status(sys.argv[2])))\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", script, str(store.path), batch],
+        [sys.executable, "-c", script, str(store.url), batch],
         capture_output=True,
         text=True,
         timeout=60,
@@ -574,3 +573,85 @@ def test_iter_job_ids_pages_in_row_order_and_sees_claims_made_meanwhile(
     assert store.claim_job(all_ids[10], "other-engine", lease_s=60) is not None
     seen += list(pending)
     assert seen == [i for i in all_ids if i != all_ids[10]], "a job claimed elsewhere is skipped"
+
+
+# --- keys, run settings, owners (the SQL each backend spells its own way) ------------------
+
+
+def keyed(batch_id: str, keys: list[str]) -> list[NewJob]:
+    return [
+        NewJob(f"{batch_id}-{i:06d}", batch_id, i, i + 2, {"n": str(i)}, key, JobStatus.PENDING, "")
+        for i, key in enumerate(keys)
+    ]
+
+
+def test_duplicate_keys_are_listed_then_skipped_pointing_at_the_first(store: ManifestStore) -> None:
+    seen: list[object] = []
+
+    def settle(keys: BatchKeys) -> None:
+        seen.extend([keys.duplicates(), keys.duplicates(limit=1), keys.skip_duplicates()])
+        seen.append(keys.duplicates())
+
+    store.create_batch(
+        manifest("b1"), keyed("b1", ["a", "b", "a", "", "", "b", "a"]), settle=settle
+    )
+    assert seen == [[[2, 4, 8], [3, 7]], [[2, 4, 8]], 3, []]
+    skipped = {j.source_line: j.error_message for j in store.iter_jobs("b1", [JobStatus.SKIPPED])}
+    assert skipped == {
+        4: "duplicate key of line 2",
+        7: "duplicate key of line 3",
+        8: "duplicate key of line 2",
+    }
+
+
+def test_a_batch_refused_in_settle_leaves_nothing(store: ManifestStore) -> None:
+    def refuse(keys: BatchKeys) -> None:
+        raise FileProcessingError(f"duplicate lines {keys.duplicates()}", path="clients.csv")
+
+    with pytest.raises(FileProcessingError, match=r"duplicate lines \[\[2, 4\]\]"):
+        store.create_batch(manifest("b1"), keyed("b1", ["a", "b", "a"]), settle=refuse)
+    assert store.list_batches() == []
+    assert raw_count(store.url, "SELECT COUNT(*) FROM jobs") == 0
+
+
+def test_rows_completed_by_an_earlier_batch_of_the_flow_are_skipped(store: ManifestStore) -> None:
+    store.create_batch(manifest("old"), keyed("old", ["a", "b"]))
+    store.create_batch(manifest("other", flow_name="billing"), keyed("other", ["c"]))
+    for job_id in ("old-000000", "other-000000"):
+        token = store.claim_job(job_id, "w", 60)
+        assert token is not None
+        store.finish_job(job_id, token, attempt(1, ok=True), JobStatus.COMPLETED)
+    skipped: list[int] = []
+    store.create_batch(
+        manifest("new"),
+        keyed("new", ["a", "b", "c"]),
+        settle=lambda keys: skipped.append(keys.skip_completed_elsewhere("signup")),
+    )
+    assert skipped == [1]
+    assert store.get_job("new-000000").error_message == "already completed in batch old"
+    assert store.count_by_status("new") == {JobStatus.SKIPPED: 1, JobStatus.PENDING: 2}
+
+
+def test_run_settings_merge_into_the_recorded_ones(store: ManifestStore, batch: str) -> None:
+    store.record_run_settings(batch, {"concurrency": 4, "base_url": "http://other"})
+    assert store.get_manifest(batch).settings == {
+        "base_url": "http://other",
+        "max_retries": 2,
+        "concurrency": 4,
+    }
+
+
+def test_running_owners_are_those_of_running_jobs(store: ManifestStore, batch: str) -> None:
+    for job_id, owner in (("b1-000000", "host:1:a"), ("b1-000001", "host:2:b")):
+        token = store.claim_job(job_id, owner, 60)
+        assert token is not None
+    done = store.claim_job("b1-000002", "host:3:c", 60)
+    assert done is not None
+    store.finish_job("b1-000002", done, attempt(1, ok=True), JobStatus.COMPLETED)
+    assert store.running_owners(batch) == {"host:1:a", "host:2:b"}
+
+
+def test_a_closed_store_stays_closed(store: ManifestStore, batch: str) -> None:
+    store.close()
+    with pytest.raises(StoreError, match="is closed"):
+        store.get_manifest(batch)
