@@ -29,7 +29,8 @@ from batch.cli.global_options import (
     apply_global_options,
     with_global_options,
 )
-from batch.engine import BatchEngine
+from batch.cli.workers import follow_on_workers
+from batch.engine import BatchEngine, max_concurrency
 from batch.exceptions import BatchEngineError
 from batch.ingest.preview import preview_csv
 from batch.models import BatchStatus, JobStatus
@@ -215,6 +216,21 @@ def run(
     skip_completed: Annotated[
         bool, typer.Option(help="Skip rows an earlier batch of this flow completed.")
     ] = False,
+    workers: Annotated[
+        bool,
+        typer.Option(
+            "--workers",
+            help="Send the rows to `batchwright worker` processes (also whenever "
+            "BATCH_BROKER_URL is set).",
+        ),
+    ] = False,
+    detach: Annotated[
+        bool, typer.Option("--detach", help="With workers: print the batch id and return.")
+    ] = False,
+    priority: Annotated[
+        str | None, typer.Option(help="With workers: high, normal (default) or low.")
+    ] = None,
+    queue: Annotated[str, typer.Option(help="With workers: the queue to send to.")] = "batchwright",
     progress: ProgressOpt = "auto",
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
@@ -226,17 +242,57 @@ def run(
         ),
         secrets=frozenset(secret or ()) or None,
         skip_completed=skip_completed or None,
+        priority=priority,
     ) as batch_engine:
         mode = _progress_mode(progress, quiet, json_)
         manifest = batch_engine.create_batch_jobs(csv, flow)
         if mode != "json":
             out.print(f"batch [bold]{manifest.batch_id}[/]: {manifest.total} rows from {csv}")
+        if workers or batch_engine.settings.broker_url:
+            _on_workers(batch_engine, manifest.batch_id, mode, detach=detach, queue=queue)
+            return
         summary = _run_with_signals(
             batch_engine,
             lambda cb: batch_engine.execute_batch_jobs(manifest.batch_id, cb),
             mode,
         )
         _finish(batch_engine, summary, mode)
+
+
+def _on_workers(
+    batch_engine: BatchEngine, batch_id: str, mode: str, *, detach: bool, queue: str
+) -> None:
+    try:
+        summary = follow_on_workers(
+            batch_engine, batch_id, mode, detach=detach, queue=queue, err=err
+        )
+    except KeyboardInterrupt:
+        err.print(f"left batch {batch_id} running on the workers: `batchwright cancel {batch_id}`")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    if summary is None:
+        out.print(batch_id)
+        raise typer.Exit(EXIT_OK)
+    _finish(batch_engine, summary, mode)
+
+
+@app.command()
+@with_global_options
+@handle_errors
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option(help="Jobs at once in this process (one browser).", min=1)
+    ] = None,
+    queues: Annotated[
+        str, typer.Option(help="Comma-separated queues to take rows from.")
+    ] = "batchwright",
+) -> None:
+    """Run rows of batches sent by `run --workers` (needs BATCH_BROKER_URL)."""
+    from batch.distributed.worker import run_worker  # noqa: PLC0415 - Celery on demand
+
+    with engine() as batch_engine:
+        settings = batch_engine.settings
+    jobs_at_once = concurrency or max_concurrency(settings)
+    run_worker(settings, jobs_at_once, [q.strip() for q in queues.split(",") if q.strip()])
 
 
 @app.command()

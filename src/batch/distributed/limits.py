@@ -1,0 +1,85 @@
+"""Per-batch limits shared by every worker, kept in Redis (the broker's server).
+
+``SharedRateLimiter``: ``--rate`` is the batch's total rows/s across all workers.
+Each start takes the next free slot from one Redis key (a Lua script, atomic, on
+Redis's clock), then sleeps until its slot: starts are evenly spaced whichever
+worker takes them. ``SharedBreaker``: consecutive transient failures counted over
+every worker's attempts; once open, workers leave the batch's rows pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import cast
+
+import redis
+
+from runtime.outcome import AttemptOutcome, ErrorCategory
+
+__all__ = ["SharedBreaker", "SharedRateLimiter"]
+
+KEY_TTL_S = 7 * 24 * 3600
+"""Limit keys expire a week after their last use: a finished batch leaves nothing."""
+
+# KEYS[1]: the next free start time (Redis clock, microseconds); ARGV[1]: the spacing.
+_TAKE_SLOT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
+redis.call('SET', KEYS[1], slot + tonumber(ARGV[1]), 'EX', ARGV[2])
+return slot - now
+"""
+
+
+def _key(batch_id: str, name: str) -> str:
+    return f"batchwright:batch:{batch_id}:{name}"
+
+
+class SharedRateLimiter:
+    """At most ``rate`` job starts per second for one batch, over all workers."""
+
+    def __init__(self, client: redis.Redis, batch_id: str, rate: float) -> None:
+        self._take = client.register_script(_TAKE_SLOT)
+        self._key = _key(batch_id, "rate")
+        self._spacing_us = round(1_000_000 / rate)
+
+    async def wait(self) -> None:
+        """Return at this start's slot (blocking Redis call: microseconds on a LAN)."""
+        wait_us = cast(int, self._take(keys=[self._key], args=[self._spacing_us, KEY_TTL_S]))
+        if wait_us > 0:
+            await asyncio.sleep(wait_us / 1_000_000)
+
+
+class SharedBreaker:
+    """Opens after ``threshold`` consecutive transient failures counted on all workers."""
+
+    def __init__(self, client: redis.Redis, batch_id: str, threshold: int) -> None:
+        self._client = client
+        self._count = _key(batch_id, "breaker")
+        self._open = _key(batch_id, "breaker_open")
+        self.threshold = threshold
+
+    @property
+    def open(self) -> bool:
+        return bool(self.threshold) and bool(self._client.exists(self._open))
+
+    def observe(self, outcome: AttemptOutcome) -> bool:
+        """Record an attempt; True when this attempt opened the breaker."""
+        if not self.threshold:
+            return False
+        if outcome.ok or outcome.category not in (
+            ErrorCategory.TRANSIENT,
+            ErrorCategory.RATE_LIMIT,
+        ):
+            self._client.set(self._count, 0, ex=KEY_TTL_S)
+            return False
+        count = int(self._client.incr(self._count))
+        self._client.expire(self._count, KEY_TTL_S)
+        if count < self.threshold:
+            return False
+        # SET NX: of several workers crossing the threshold, one reports the opening
+        return bool(self._client.set(self._open, 1, nx=True, ex=KEY_TTL_S))
+
+    def reset(self) -> None:
+        """Close the breaker (a resumed batch starts counting afresh)."""
+        self._client.delete(self._count, self._open)
