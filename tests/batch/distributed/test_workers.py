@@ -5,17 +5,25 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from workers_cluster import Cluster, worker_env
+import redis
+from workers_cluster import LEASE_S, Cluster, wait_until, worker_env
 
+from batch.distributed.celery_app import QUEUE, make_app, publish_job
+from batch.distributed.dispatch import DistributedRun
+from batch.engine import BatchEngine
 from batch.models import BatchStatus, JobStatus
 from batch.store import ManifestStore
+from runtime.run_context import RunContext
+from runtime.settings import BatchSettings, load_settings
 
 pytestmark = pytest.mark.browser
 
@@ -24,7 +32,7 @@ ROWS = 30
 FLOW = """\
 name: add-customer-slowly
 key: [email]
-idempotent: false
+idempotent: %(idempotent)s
 steps:
   - goto: "{{ base_url }}/slow?ms=%(ms)d"
   - goto: "{{ base_url }}/customers/new"
@@ -38,7 +46,9 @@ steps:
 """
 
 
-def write_batch(directory: Path, rows: int, *, ms: int = 100, tag: str = "") -> tuple[Path, Path]:
+def write_batch(
+    directory: Path, rows: int, *, ms: int = 100, tag: str = "", idempotent: bool = False
+) -> tuple[Path, Path]:
     data = directory / f"customers{tag}.csv"
     with data.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -46,7 +56,7 @@ def write_batch(directory: Path, rows: int, *, ms: int = 100, tag: str = "") -> 
         for n in range(rows):
             writer.writerow([f"Customer {tag}{n}", f"c{tag}{n}@example.com"])
     flow = directory / f"flow{tag}.yaml"
-    flow.write_text(FLOW % {"ms": ms}, encoding="utf-8")
+    flow.write_text(FLOW % {"ms": ms, "idempotent": str(idempotent).lower()}, encoding="utf-8")
     return data, flow
 
 
@@ -86,3 +96,99 @@ def test_a_batch_on_two_workers_each_entered_once_one_report(
     report = json.loads((workers.artifacts / batch_id / "summary.json").read_text())
     assert report["counts"]["completed"] == ROWS, "one merged report of both workers' rows"
     assert "concurrency" in report
+
+
+def cluster_settings(cluster: Cluster, site_url: str, tmp_path: Path) -> BatchSettings:
+    return load_settings(
+        {
+            "artifacts_dir": cluster.artifacts,
+            "base_dir": tmp_path,
+            "broker_url": cluster.redis_url,
+            "base_url": site_url,
+            "lease_s": LEASE_S,
+        },
+        read_env=False,
+    )
+
+
+def queue_drained(cluster: Cluster) -> bool:
+    """No message waiting in the queue, none delivered and unacknowledged."""
+    client = redis.Redis.from_url(cluster.redis_url)
+    lists = [key for key in client.keys(f"{QUEUE}*") if client.type(key) == b"list"]
+    waiting = sum(int(client.llen(key)) for key in lists)
+    return waiting == 0 and int(client.hlen("unacked")) == 0
+
+
+def submit(cluster: Cluster, site_url: str, tmp_path: Path, data: Path, flow: Path) -> str:
+    """Create a batch in this process and hand it to the workers (detached)."""
+    engine = BatchEngine(RunContext(cluster_settings(cluster, site_url, tmp_path)))
+    manifest = engine.create_batch_jobs(data, flow)
+    DistributedRun(engine, manifest.batch_id).submit()
+    engine.close()
+    return manifest.batch_id
+
+
+def store_of(cluster: Cluster) -> ManifestStore:
+    return ManifestStore(cluster.artifacts / "batchwright.db")
+
+
+def test_duplicated_messages_for_a_running_and_a_finished_job_run_nothing(
+    workers: Cluster, site: Any, site_url: str, tmp_path: Path
+) -> None:
+    # idempotent: no commit mark guards the click, only the claim in the store
+    batch_id = submit(
+        workers, site_url, tmp_path, *write_batch(tmp_path, 1, ms=2500, idempotent=True)
+    )
+    job_id = f"{batch_id}-000000"
+    app = make_app(cluster_settings(workers, site_url, tmp_path))
+    with store_of(workers) as store:
+        wait_until(lambda: store.get_job(job_id).status is JobStatus.RUNNING, 30, "the job to run")
+        publish_job(app, batch_id, job_id)  # while its lease is live
+        wait_until(
+            lambda: store.get_manifest(batch_id).status is BatchStatus.FINISHED, 60, "the batch"
+        )
+        publish_job(app, batch_id, job_id)  # once it is finished
+        publish_job(app, batch_id, job_id)
+        wait_until(lambda: queue_drained(workers), 30, "the duplicates to be consumed")
+        time.sleep(1.0)  # a second run would take longer than this to record anything
+        job = store.get_job(job_id)
+    assert job.status is JobStatus.COMPLETED
+    assert len(job.attempts) == 1, "a duplicated message ran the job again"
+    assert submitted_emails(site) == Counter({"c0@example.com": 1})
+
+
+def test_a_worker_killed_mid_batch_loses_no_row_and_enters_none_twice(
+    workers: Cluster, site: Any, site_url: str, tmp_path: Path
+) -> None:
+    data, flow = write_batch(tmp_path, ROWS, ms=600)
+    attached = subprocess.Popen(
+        run_cli(workers, "run", str(data), "--flow", str(flow), "--workers",
+                "--base-url", site_url, "--progress", "quiet"),
+        cwd=tmp_path, env=worker_env(workers.redis_url), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    with store_of(workers) as store:
+
+        def running_on_victim() -> bool:
+            batches = store.list_batches(1)
+            if not batches or batches[0].status is not BatchStatus.RUNNING:
+                return False
+            owners = store.running_owners(batches[0].batch_id)
+            return batches[0].completed >= 3 and any(
+                f":{workers.procs[0].pid}:" in owner for owner in owners
+            )
+
+        wait_until(running_on_victim, 90, "the first worker to be mid-batch")
+        workers.procs[0].send_signal(signal.SIGKILL)
+        stdout, stderr = attached.communicate(timeout=120)
+        batch_id = store.list_batches(1)[0].batch_id
+        jobs = list(store.iter_jobs(batch_id))
+        status = store.get_manifest(batch_id).status
+    statuses = Counter(job.status for job in jobs)
+    assert status is BatchStatus.FINISHED, stdout + stderr
+    assert statuses[JobStatus.COMPLETED] + statuses[JobStatus.NEEDS_REVIEW] == ROWS, statuses
+    assert attached.returncode == (1 if statuses[JobStatus.NEEDS_REVIEW] else 0), stderr
+    submitted = submitted_emails(site)
+    assert max(submitted.values()) == 1, "a row was entered twice"
+    completed = {job.row_data["email"] for job in jobs if job.status is JobStatus.COMPLETED}
+    assert completed <= set(submitted), "a completed row is missing from the site"
