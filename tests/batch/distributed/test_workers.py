@@ -172,7 +172,7 @@ def test_a_worker_killed_mid_batch_loses_no_row_and_enters_none_twice(
 
         def running_on_victim() -> bool:
             batches = store.list_batches(1)
-            if not batches or batches[0].status is not BatchStatus.RUNNING:
+            if not batches or batches[0].csv_path != str(data):
                 return False
             owners = store.running_owners(batches[0].batch_id)
             return batches[0].completed >= 3 and any(
@@ -246,3 +246,61 @@ def test_rate_limit_holds_across_both_workers(
     # process would let both workers start a row in the same instant
     assert starts[-1] - starts[0] >= 9 / 5 * 0.8, gaps
     assert min(gaps) >= 0.1, gaps
+
+
+def test_detached_batch_cancelled_from_another_process_stops_on_every_worker(
+    workers: Cluster, site: Any, site_url: str, tmp_path: Path
+) -> None:
+    data, flow = write_batch(tmp_path, 40, ms=1000)
+    env = worker_env(workers.redis_url)
+    detached = subprocess.run(
+        run_cli(workers, "run", str(data), "--flow", str(flow), "--workers", "--detach",
+                "--base-url", site_url),
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert detached.returncode == 0, detached.stderr
+    batch_id = detached.stdout.split()[-1]
+    with store_of(workers) as store:
+        wait_until(lambda: store.get_manifest(batch_id).completed >= 2, 60, "rows to complete")
+        cancel = subprocess.run(
+            run_cli(workers, "cancel", batch_id),
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert cancel.returncode == 0, cancel.stderr
+        wait_until(
+            lambda: store.get_manifest(batch_id).status is BatchStatus.INTERRUPTED, 60, "stop"
+        )
+        counts = store.count_by_status(batch_id)
+        assert not store.cancel_requested(batch_id), "the flag is cleared for a resume"
+    assert counts.get(JobStatus.CANCELLED, 0) >= 10, counts
+    assert not counts.get(JobStatus.RUNNING), counts
+    assert not counts.get(JobStatus.PENDING), counts
+    assert max(submitted_emails(site).values()) == 1
+    assert (workers.artifacts / batch_id / "report.html").is_file()
+
+
+def test_ctrl_c_on_the_attached_run_asks_the_workers_to_stop(
+    workers: Cluster, site_url: str, tmp_path: Path
+) -> None:
+    data, flow = write_batch(tmp_path, 40, ms=1000)
+    attached = subprocess.Popen(
+        run_cli(workers, "run", str(data), "--flow", str(flow), "--workers",
+                "--base-url", site_url, "--progress", "lines"),
+        cwd=tmp_path, env=worker_env(workers.redis_url), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    with store_of(workers) as store:
+
+        def started() -> bool:
+            batches = store.list_batches(1)
+            mine = bool(batches) and batches[0].csv_path == str(data)
+            return mine and batches[0].completed >= 2
+
+        wait_until(started, 60, "rows to complete")
+        attached.send_signal(signal.SIGINT)
+        _, stderr = attached.communicate(timeout=60)
+        manifest = store.list_batches(1)[0]
+    assert attached.returncode == 130, stderr
+    assert manifest.status is BatchStatus.INTERRUPTED
+    assert manifest.count(JobStatus.CANCELLED) >= 10
+    assert not manifest.count(JobStatus.RUNNING)
