@@ -55,6 +55,35 @@ def worker_env(redis_url: str) -> dict[str, str]:
 
 
 @dataclass
+class RedisServer:
+    """redis-server on a fixed free port, nothing persisted: stop and start it again
+    (a restart loses every queued message, as a broker without persistence would)."""
+
+    directory: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis.from_url(self.url)
+        wait_until(lambda: pings(client), 10, "redis-server to answer")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+
+@dataclass
 class Cluster:
     """Two worker processes on one store; ``ensure`` restarts any that died."""
 

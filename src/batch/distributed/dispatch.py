@@ -7,15 +7,15 @@ finalizes it when nothing is left: status and one merged report.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from collections.abc import Mapping
 
-import redis
 from celery import Celery
 
 from batch.distributed.celery_app import QUEUE, make_app
-from batch.distributed.limits import SharedBreaker
+from batch.distributed.limits import SharedBreaker, broker_reachable, redis_client
 from batch.distributed.sweep import finalize, recover_lost_workers, republish_pending
 from batch.engine import BatchEngine
 from batch.models import BatchStatus, JobStatus
@@ -26,6 +26,8 @@ from runtime.errors import ConfigurationError
 from batch.settings import Priority
 
 __all__ = ["RUN_SETTINGS", "DistributedRun"]
+
+logger = logging.getLogger("batchwright.distributed")
 
 RUN_SETTINGS = frozenset(
     {
@@ -62,8 +64,8 @@ class DistributedRun:
         self.poll_s = poll_s
         self.owner = new_owner_id()
         self.app: Celery = make_app(engine.settings)
-        client = redis.Redis.from_url(engine.settings.broker_url)
-        self.breaker = SharedBreaker(client, batch_id, engine.settings.circuit_breaker)
+        self.redis = redis_client(engine.settings.broker_url)
+        self.breaker = SharedBreaker(self.redis, batch_id, engine.settings.circuit_breaker)
 
     def submit(self) -> int:
         """Record the run settings, then publish every pending job; how many."""
@@ -94,6 +96,7 @@ class DistributedRun:
         already_done = tracker.snapshot().done
         last: Mapping[JobStatus, int] = initial
         changed_at = time.monotonic()
+        broker_was_up = True
         while True:
             counts = self.store.count_by_status(self.batch_id)
             held = self.breaker.open or self.store.cancel_requested(self.batch_id)
@@ -104,14 +107,24 @@ class DistributedRun:
             if counts != last:
                 last, changed_at = counts, time.monotonic()
                 self._show(tracker, counts, already_done)
-            if recover_lost_workers(self.store, self.batch_id, self.owner) or (
-                not held
-                and not counts.get(JobStatus.RUNNING)
-                and time.monotonic() - changed_at > stall
-            ):
-                republish_pending(self.app, self.store, self.batch_id)
+            broker_up = broker_reachable(self.redis)
+            lost = recover_lost_workers(self.store, self.batch_id, self.owner)
+            stalled = not counts.get(JobStatus.RUNNING) and time.monotonic() - changed_at > stall
+            # back from an outage, the broker may have lost its queue: publish again
+            if broker_up and (lost or (not held and stalled) or not broker_was_up):
+                broker_up = self._republish()
                 changed_at = time.monotonic()
+            broker_was_up = broker_up
             await asyncio.sleep(self.poll_s)
+
+    def _republish(self) -> bool:
+        """Publish the pending jobs again; False if the broker went away meanwhile."""
+        try:
+            republish_pending(self.app, self.store, self.batch_id)
+        except Exception as exc:  # kombu's OperationalError, redis' ConnectionError
+            logger.warning("batch %s: broker unreachable (%s); retrying", self.batch_id, exc)
+            return False
+        return True
 
     @staticmethod
     def _show(tracker: ProgressTracker, counts: Mapping[JobStatus, int], done_before: int) -> None:

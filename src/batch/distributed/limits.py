@@ -5,18 +5,24 @@ Each start takes the next free slot from one Redis key (a Lua script, atomic, on
 Redis's clock), then sleeps until its slot: starts are evenly spaced whichever
 worker takes them. ``SharedBreaker``: consecutive transient failures counted over
 every worker's attempts; once open, workers leave the batch's rows pending.
+
+While Redis is unreachable both fail safe for the rows: the limiter spaces this
+worker's starts alone, the breaker counts nothing and stays as it was.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import cast
 
 import redis
 
 from runtime.outcome import AttemptOutcome, ErrorCategory
 
-__all__ = ["SharedBreaker", "SharedRateLimiter"]
+__all__ = ["SharedBreaker", "SharedRateLimiter", "broker_reachable", "redis_client"]
+
+logger = logging.getLogger("batchwright.distributed")
 
 KEY_TTL_S = 7 * 24 * 3600
 """Limit keys expire a week after their last use: a finished batch leaves nothing."""
@@ -29,6 +35,19 @@ local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
 redis.call('SET', KEYS[1], slot + tonumber(ARGV[1]), 'EX', ARGV[2])
 return slot - now
 """
+
+
+def redis_client(url: str) -> redis.Redis:
+    """A client that gives up quickly on a down server instead of hanging a job."""
+    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+
+
+def broker_reachable(client: redis.Redis) -> bool:
+    """One PING: False while Redis is down or restarting."""
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
 
 
 def _key(batch_id: str, name: str) -> str:
@@ -45,7 +64,11 @@ class SharedRateLimiter:
 
     async def wait(self) -> None:
         """Return at this start's slot (blocking Redis call: microseconds on a LAN)."""
-        wait_us = cast(int, self._take(keys=[self._key], args=[self._spacing_us, KEY_TTL_S]))
+        try:
+            wait_us = cast(int, self._take(keys=[self._key], args=[self._spacing_us, KEY_TTL_S]))
+        except redis.RedisError as exc:
+            logger.warning("rate limiter: Redis unreachable (%s); spacing this worker alone", exc)
+            wait_us = self._spacing_us
         if wait_us > 0:
             await asyncio.sleep(wait_us / 1_000_000)
 
@@ -61,12 +84,23 @@ class SharedBreaker:
 
     @property
     def open(self) -> bool:
-        return bool(self.threshold) and bool(self._client.exists(self._open))
+        if not self.threshold:
+            return False
+        try:
+            return bool(self._client.exists(self._open))
+        except redis.RedisError:
+            return False
 
     def observe(self, outcome: AttemptOutcome) -> bool:
         """Record an attempt; True when this attempt opened the breaker."""
         if not self.threshold:
             return False
+        try:
+            return self._observe(outcome)
+        except redis.RedisError:
+            return False
+
+    def _observe(self, outcome: AttemptOutcome) -> bool:
         if outcome.ok or outcome.category not in (
             ErrorCategory.TRANSIENT,
             ErrorCategory.RATE_LIMIT,

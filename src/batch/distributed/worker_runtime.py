@@ -20,11 +20,11 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import redis
 from celery import Celery
 
 from batch.distributed.celery_app import publish_job
 from batch.distributed.flow_store import FlowCache
+from batch.distributed.limits import broker_reachable, redis_client
 from batch.distributed.sweep import finalize, recover_lost_workers, republish_pending
 from batch.distributed.worker_batch import WorkerBatch
 from batch.exceptions import BatchEngineError
@@ -53,7 +53,8 @@ class WorkerRuntime:
         self.owner = new_owner_id()
         self.host = socket.gethostname()
         self.flows = FlowCache(settings.artifacts_dir / ".flows")
-        self.redis = redis.Redis.from_url(str(settings.broker_url))
+        self.redis = redis_client(str(settings.broker_url))
+        self._broker_up = True
         self.batches: dict[str, WorkerBatch] = {}
         self.tokens: dict[str, str] = {}
         self.loop = asyncio.new_event_loop()
@@ -105,14 +106,20 @@ class WorkerRuntime:
                 beats += 1
                 if beats % 3 == 0:
                     self._sweep()
-            except Exception:  # a store hiccup must not end the heartbeat
+            except Exception:  # a store or broker hiccup must not end the heartbeat
                 logger.exception("worker %s: heartbeat failed", self.owner)
 
     def _sweep(self) -> None:
+        """Recover lost workers' jobs; after a broker outage (whose restart may have lost
+        the queued messages), publish the pending jobs again: duplicates do nothing."""
+        was_up, self._broker_up = self._broker_up, broker_reachable(self.redis)
+        if not self._broker_up:
+            logger.warning("worker %s: the broker is unreachable", self.owner)
+            return
         for batch_id in list(self.batches):
             if self.store.get_manifest(batch_id).status is not BatchStatus.RUNNING:
                 continue
-            if recover_lost_workers(self.store, batch_id, self.owner):
+            if recover_lost_workers(self.store, batch_id, self.owner) or not was_up:
                 republish_pending(self.app, self.store, batch_id)
 
     # --- one message -----------------------------------------------------------------
@@ -225,15 +232,18 @@ class WorkerRuntime:
         if status is JobStatus.PENDING and not batch.breaker.open:
             delay = batch.policy.delay_after(outcome, run_attempt)
             logger.info("job %s attempt %d: %s (retry in %.1fs)", job_id, number, message, delay)
-            publish_job(
-                self.app,
-                batch.batch_id,
-                job_id,
-                run_attempt=run_attempt + 1,
-                priority=batch.priority,
-                countdown=delay or None,
-                queue=batch.queue,
-            )
+            try:
+                publish_job(
+                    self.app,
+                    batch.batch_id,
+                    job_id,
+                    run_attempt=run_attempt + 1,
+                    priority=batch.priority,
+                    countdown=delay or None,
+                    queue=batch.queue,
+                )
+            except Exception as exc:  # the broker is down: the job stays pending
+                logger.warning("job %s: retry not sent (%s); a sweep sends it again", job_id, exc)
         return status
 
     @staticmethod

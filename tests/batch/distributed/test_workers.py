@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import redis
-from workers_cluster import LEASE_S, Cluster, wait_until, worker_env
+from workers_cluster import LEASE_S, Cluster, RedisServer, wait_until, worker_env
 
 from batch.distributed.celery_app import QUEUE, make_app, publish_job
 from batch.distributed.dispatch import DistributedRun
@@ -304,3 +304,33 @@ def test_ctrl_c_on_the_attached_run_asks_the_workers_to_stop(
     assert manifest.status is BatchStatus.INTERRUPTED
     assert manifest.count(JobStatus.CANCELLED) >= 10
     assert not manifest.count(JobStatus.RUNNING)
+
+
+def test_redis_stopped_mid_batch_and_started_again_the_batch_completes(
+    workers: Cluster, redis_server: RedisServer, site: Any, site_url: str, tmp_path: Path
+) -> None:
+    data, flow = write_batch(tmp_path, ROWS, ms=300)
+    attached = subprocess.Popen(
+        run_cli(workers, "run", str(data), "--flow", str(flow), "--workers",
+                "--base-url", site_url, "--progress", "quiet"),
+        cwd=tmp_path, env=worker_env(workers.redis_url), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    with store_of(workers) as store:
+
+        def started() -> bool:
+            batches = store.list_batches(1)
+            mine = bool(batches) and batches[0].csv_path == str(data)
+            return mine and batches[0].completed >= 3
+
+        wait_until(started, 60, "rows to complete")
+        redis_server.stop()  # every queued message is lost with it
+        time.sleep(3)
+        redis_server.start()
+        stdout, stderr = attached.communicate(timeout=120)
+        manifest = store.list_batches(1)[0]
+    assert attached.returncode == 0, stdout + stderr
+    assert manifest.completed == ROWS
+    submitted = submitted_emails(site)
+    assert len(submitted) == ROWS
+    assert max(submitted.values()) == 1, "a row was entered twice"
