@@ -31,7 +31,7 @@ from batch.cli.global_options import (
 )
 from batch.cli.workers import follow_on_workers
 from batch.engine import BatchEngine, max_concurrency
-from batch.exceptions import BatchEngineError
+from batch.exceptions import BatchEngineError, ConfigurationError
 from batch.ingest.preview import preview_csv
 from batch.models import BatchStatus, JobStatus
 from batch.reports import write_github_step_summary
@@ -245,10 +245,17 @@ def run(
         priority=priority,
     ) as batch_engine:
         mode = _progress_mode(progress, quiet, json_)
+        on_workers = workers or bool(batch_engine.settings.broker_url)
+        if (detach or priority) and not on_workers:
+            raise ConfigurationError("--detach and --priority apply to --workers runs only")
+        if on_workers and not batch_engine.settings.broker_url:
+            raise ConfigurationError(
+                "--workers needs a broker: set BATCH_BROKER_URL (e.g. redis://localhost:6379/0)"
+            )
         manifest = batch_engine.create_batch_jobs(csv, flow)
         if mode != "json":
             out.print(f"batch [bold]{manifest.batch_id}[/]: {manifest.total} rows from {csv}")
-        if workers or batch_engine.settings.broker_url:
+        if on_workers:
             _on_workers(batch_engine, manifest.batch_id, mode, detach=detach, queue=queue)
             return
         summary = _run_with_signals(

@@ -105,3 +105,8 @@ class FlowCache:
                 self._flows[batch_id] = flow_from_record(record, self.cache_dir)
                 logger.info("batch %s: flow %s loaded", batch_id, record["ref"])
             return self._flows[batch_id]
+
+    def forget(self, batch_id: str) -> None:
+        """Drop a finished batch's flow (loaded again if one of its rows comes back)."""
+        with self._lock:
+            self._flows.pop(batch_id, None)

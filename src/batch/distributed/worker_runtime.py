@@ -105,19 +105,23 @@ class WorkerRuntime:
                 self.store.renew_lease(self.owner, self.settings.lease_s)
                 beats += 1
                 if beats % 3 == 0:
-                    self._sweep()
+                    await self._sweep()
             except Exception:  # a store or broker hiccup must not end the heartbeat
                 logger.exception("worker %s: heartbeat failed", self.owner)
 
-    def _sweep(self) -> None:
+    async def _sweep(self) -> None:
         """Recover lost workers' jobs; after a broker outage (whose restart may have lost
-        the queued messages), publish the pending jobs again: duplicates do nothing."""
+        the queued messages), publish the pending jobs again: duplicates do nothing.
+        Batches that ended are forgotten (their runner closed) until a message returns."""
         was_up, self._broker_up = self._broker_up, broker_reachable(self.redis)
         if not self._broker_up:
             logger.warning("worker %s: the broker is unreachable", self.owner)
             return
         for batch_id in list(self.batches):
             if self.store.get_manifest(batch_id).status is not BatchStatus.RUNNING:
+                if not any(job_id.startswith(f"{batch_id}-") for job_id in self.tokens):
+                    await self.batches.pop(batch_id).runner.close()
+                    self.flows.forget(batch_id)
                 continue
             if recover_lost_workers(self.store, batch_id, self.owner) or not was_up:
                 republish_pending(self.app, self.store, batch_id)
