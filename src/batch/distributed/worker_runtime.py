@@ -194,8 +194,9 @@ class WorkerRuntime:
             del self.tokens[job_id]
         if batch.settings.delay_s:
             await asyncio.sleep(batch.settings.delay_s)
-        if status is not JobStatus.PENDING:
-            self._finalize(batch_id, held=batch.breaker.open)
+        held = batch.breaker.open
+        if status is not JobStatus.PENDING or held:  # a retry's message is on its way
+            self._finalize(batch_id, held=held)
         return str(status)
 
     def _refuse(self, job_id: str, message: str) -> str:

@@ -336,3 +336,29 @@ def test_redis_stopped_mid_batch_and_started_again_the_batch_completes(
     submitted = submitted_emails(site)
     assert len(submitted) == rows
     assert max(submitted.values()) == 1, "a row was entered twice"
+
+
+def test_the_circuit_breaker_counts_every_workers_failures(
+    workers: Cluster, site_url: str, tmp_path: Path
+) -> None:
+    settings = cluster_settings(workers, site_url, tmp_path).with_overrides(
+        circuit_breaker=3, max_retries=0
+    )
+    engine = BatchEngine(RunContext(settings))
+    data = tmp_path / "rows.csv"
+    data.write_text("n\n" + "".join(f"{n}\n" for n in range(24)), encoding="utf-8")
+    flow = tmp_path / "down.yaml"
+    flow.write_text('name: down\nsteps:\n  - goto: "{{ base_url }}/always500"\n', "utf-8")
+    batch_id = engine.create_batch_jobs(data, flow).batch_id
+    DistributedRun(engine, batch_id).submit()
+    engine.close()
+    with store_of(workers) as store:
+        wait_until(
+            lambda: store.get_manifest(batch_id).status is BatchStatus.INTERRUPTED, 60, "stop"
+        )
+        manifest = store.get_manifest(batch_id)
+    # as in-process: the failures before the one that opens the breaker stay failed,
+    # counted over both workers (one breaker per worker would let each fail 2 rows)
+    assert manifest.failed == 2, manifest.counts
+    assert manifest.count(JobStatus.PENDING) >= 12, manifest.counts
+    assert not manifest.count(JobStatus.RUNNING)
