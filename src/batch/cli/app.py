@@ -123,6 +123,18 @@ MaxFailuresOpt = Annotated[
 TraceOpt = Annotated[
     str | None, typer.Option(help="Tracing: off, on-failure, retries (default), always.")
 ]
+WorkersOpt = Annotated[
+    bool,
+    typer.Option(
+        "--workers",
+        help="Send the rows to `batchwright worker` processes (also whenever "
+        "BATCH_BROKER_URL is set).",
+    ),
+]
+DetachOpt = Annotated[
+    bool, typer.Option("--detach", help="With workers: print the batch id and return.")
+]
+QueueOpt = Annotated[str, typer.Option(help="With workers: the queue to send to.")]
 
 
 def _exec_config(
@@ -216,21 +228,12 @@ def run(
     skip_completed: Annotated[
         bool, typer.Option(help="Skip rows an earlier batch of this flow completed.")
     ] = False,
-    workers: Annotated[
-        bool,
-        typer.Option(
-            "--workers",
-            help="Send the rows to `batchwright worker` processes (also whenever "
-            "BATCH_BROKER_URL is set).",
-        ),
-    ] = False,
-    detach: Annotated[
-        bool, typer.Option("--detach", help="With workers: print the batch id and return.")
-    ] = False,
+    workers: WorkersOpt = False,
+    detach: DetachOpt = False,
     priority: Annotated[
         str | None, typer.Option(help="With workers: high, normal (default) or low.")
     ] = None,
-    queue: Annotated[str, typer.Option(help="With workers: the queue to send to.")] = "batchwright",
+    queue: QueueOpt = "batchwright",
     progress: ProgressOpt = "auto",
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
@@ -245,13 +248,7 @@ def run(
         priority=priority,
     ) as batch_engine:
         mode = _progress_mode(progress, quiet, json_)
-        on_workers = workers or bool(batch_engine.settings.broker_url)
-        if (detach or priority) and not on_workers:
-            raise ConfigurationError("--detach and --priority apply to --workers runs only")
-        if on_workers and not batch_engine.settings.broker_url:
-            raise ConfigurationError(
-                "--workers needs a broker: set BATCH_BROKER_URL (e.g. redis://localhost:6379/0)"
-            )
+        on_workers = _use_workers(batch_engine, workers, detach=detach, priority=priority)
         manifest = batch_engine.create_batch_jobs(csv, flow)
         if mode != "json":
             out.print(f"batch [bold]{manifest.batch_id}[/]: {manifest.total} rows from {csv}")
@@ -264,6 +261,20 @@ def run(
             mode,
         )
         _finish(batch_engine, summary, mode)
+
+
+def _use_workers(
+    batch_engine: BatchEngine, workers: bool, *, detach: bool, priority: str | None = None
+) -> bool:
+    """Whether the rows go to workers; wrong combinations are refused before any change."""
+    on_workers = workers or bool(batch_engine.settings.broker_url)
+    if (detach or priority) and not on_workers:
+        raise ConfigurationError("--detach and --priority apply to --workers runs only")
+    if on_workers and not batch_engine.settings.broker_url:
+        raise ConfigurationError(
+            "--workers needs a broker: set BATCH_BROKER_URL (e.g. redis://localhost:6379/0)"
+        )
+    return on_workers
 
 
 def _on_workers(
@@ -316,6 +327,9 @@ def resume(
     rate: RateOpt = None,
     delay: DelayOpt = None,
     max_failures: MaxFailuresOpt = None,
+    workers: WorkersOpt = False,
+    detach: DetachOpt = False,
+    queue: QueueOpt = "batchwright",
     progress: ProgressOpt = "auto",
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
@@ -327,6 +341,11 @@ def resume(
         )
     ) as batch_engine:
         mode = _progress_mode(progress, quiet, json_)
+        if _use_workers(batch_engine, workers, detach=detach):
+            batch_engine.store.requeue(batch_id, [JobStatus.CANCELLED])
+            batch_engine.store.clear_cancel(batch_id)
+            _on_workers(batch_engine, batch_id, mode, detach=detach, queue=queue)
+            return
         summary = _run_with_signals(
             batch_engine, lambda cb: batch_engine.resume_batch(batch_id, cb), mode
         )
@@ -348,16 +367,25 @@ def retry(
     base_url: BaseUrlOpt = None,
     isolation: IsolationOpt = None,
     max_failures: MaxFailuresOpt = None,
+    workers: WorkersOpt = False,
+    detach: DetachOpt = False,
+    queue: QueueOpt = "batchwright",
     progress: ProgressOpt = "auto",
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Re-run the failed rows of a batch (all, or some ids or categories)."""
     config = _exec_config(
-        concurrency, None, headed, base_url, None, isolation=isolation, max_failures=max_failures
+        concurrency, retries, headed, base_url, None, isolation=isolation, max_failures=max_failures
     )
     with engine(**config) as batch_engine:
         mode = _progress_mode(progress, quiet, json_)
+        if _use_workers(batch_engine, workers, detach=detach):
+            batch_engine.store.requeue(
+                batch_id, [JobStatus.FAILED], job_ids=job, categories=category
+            )
+            _on_workers(batch_engine, batch_id, mode, detach=detach, queue=queue)
+            return
         summary = _run_with_signals(
             batch_engine,
             lambda cb: batch_engine.retry_batch_jobs(

@@ -249,7 +249,7 @@ def test_rate_limit_holds_across_both_workers(
     assert min(gaps) >= 0.1, gaps
 
 
-def test_detached_batch_cancelled_from_another_process_stops_on_every_worker(
+def test_detached_batch_cancelled_from_another_process_then_resumed_on_the_workers(
     workers: Cluster, site: Any, site_url: str, tmp_path: Path
 ) -> None:
     data, flow = write_batch(tmp_path, 30, ms=800)
@@ -273,11 +273,20 @@ def test_detached_batch_cancelled_from_another_process_stops_on_every_worker(
         )
         counts = store.count_by_status(batch_id)
         assert not store.cancel_requested(batch_id), "the flag is cleared for a resume"
-    assert counts.get(JobStatus.CANCELLED, 0) >= 10, counts
+    assert counts.get(JobStatus.CANCELLED, 0) >= 3, counts
     assert not counts.get(JobStatus.RUNNING), counts
     assert not counts.get(JobStatus.PENDING), counts
     assert max(submitted_emails(site).values()) == 1
-    assert (workers.artifacts / batch_id / "report.html").is_file()
+    report = workers.artifacts / batch_id / "report.html"
+    wait_until(report.is_file, 30, "the worker that settled the batch to write its report")
+    resumed = subprocess.run(
+        run_cli(workers, "resume", batch_id, "--workers", "--progress", "quiet"),
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    submitted = submitted_emails(site)
+    assert len(submitted) == 30, "the resume on the workers entered the cancelled rows"
+    assert max(submitted.values()) == 1
 
 
 def test_ctrl_c_on_the_attached_run_asks_the_workers_to_stop(
@@ -303,7 +312,7 @@ def test_ctrl_c_on_the_attached_run_asks_the_workers_to_stop(
         manifest = store.list_batches(1)[0]
     assert attached.returncode == 130, stderr
     assert manifest.status is BatchStatus.INTERRUPTED
-    assert manifest.count(JobStatus.CANCELLED) >= 10
+    assert manifest.count(JobStatus.CANCELLED) >= 3
     assert not manifest.count(JobStatus.RUNNING)
 
 
