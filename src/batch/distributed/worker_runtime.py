@@ -28,7 +28,7 @@ from batch.distributed.limits import broker_reachable, redis_client
 from batch.distributed.sweep import finalize, recover_lost_workers, republish_pending
 from batch.distributed.worker_batch import WorkerBatch
 from batch.exceptions import BatchEngineError
-from batch.models import BatchStatus, JobStatus
+from batch.models import FINAL_STATUSES, BatchStatus, JobStatus
 from batch.run.execution import _masked, _record, new_owner_id
 from batch.store import ManifestStore
 from runtime.browser import BrowserManager
@@ -41,6 +41,8 @@ __all__ = ["WorkerRuntime"]
 logger = logging.getLogger("batchwright.worker")
 
 T = TypeVar("T")
+
+_ENDED = FINAL_STATUSES | {JobStatus.NEEDS_REVIEW}
 
 
 class WorkerRuntime:
@@ -172,6 +174,8 @@ class WorkerRuntime:
             self._finalize(batch_id, held=True)
             return "held: circuit breaker open"
         if batch.rate is not None:
+            if self.store.get_job(job_id).status in _ENDED:
+                return "not run: already settled"  # a duplicate takes no rate slot
             await batch.rate.wait()
         token = self._claim(batch_id, job_id)
         if token is None:
