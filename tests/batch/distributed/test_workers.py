@@ -23,6 +23,7 @@ from batch.distributed.dispatch import DistributedRun
 from batch.engine import BatchEngine
 from batch.models import BatchStatus, JobStatus
 from batch.store import ManifestStore
+from runtime.outcome import ErrorCategory
 from runtime.run_context import RunContext
 from runtime.settings import BatchSettings, load_settings
 
@@ -371,3 +372,37 @@ def test_the_circuit_breaker_counts_every_workers_failures(
     assert manifest.failed == 2, manifest.counts
     assert manifest.count(JobStatus.PENDING) >= 12, manifest.counts
     assert not manifest.count(JobStatus.RUNNING)
+
+
+def test_a_retry_is_a_new_delayed_message_and_a_new_claim_with_every_attempt_recorded(
+    workers: Cluster, site_url: str, tmp_path: Path
+) -> None:
+    # the run's retry settings travel with the batch (the workers' env says no delay)
+    settings = cluster_settings(workers, site_url, tmp_path).with_overrides(
+        max_retries=3, retry_delay=1.0, backoff_factor=1.0, jitter=0.0
+    )
+    engine = BatchEngine(RunContext(settings))
+    data = tmp_path / "keys.csv"
+    data.write_text("key\nfirst\nsecond\n", encoding="utf-8")
+    flow = tmp_path / "flaky.yaml"
+    flow.write_text(
+        'name: flaky\nsteps:\n  - goto: "{{ base_url }}/flaky/{{ row.key }}?fail=2"\n'
+        '  - expect_text: { selector: ".ok", text: "ok" }\n',
+        "utf-8",
+    )
+    batch_id = engine.create_batch_jobs(data, flow).batch_id
+    DistributedRun(engine, batch_id).submit()
+    engine.close()
+    with store_of(workers) as store:
+        wait_until(
+            lambda: store.get_manifest(batch_id).status is BatchStatus.FINISHED, 60, "the batch"
+        )
+        jobs = list(store.iter_jobs(batch_id))
+    for job in jobs:
+        assert job.status is JobStatus.COMPLETED
+        assert [a.number for a in job.attempts] == [1, 2, 3]
+        assert [a.ok for a in job.attempts] == [False, False, True]
+        assert job.attempts[0].category is ErrorCategory.TRANSIENT
+        first, second = job.attempts[0], job.attempts[1]
+        gap = (second.started_at - first.started_at).total_seconds() - first.duration_s
+        assert gap >= 0.9, f"the retry waited {gap:.2f}s, not the policy's 1 s"
