@@ -12,8 +12,8 @@ from typing import Any
 
 from celery import Celery
 
-from runtime.runners.local import BROWSER_GRACE_S
 from batch.settings import BatchSettings, Priority
+from runtime.runners.local import BROWSER_GRACE_S
 
 __all__ = [
     "PRIORITIES",

@@ -22,8 +22,8 @@ from batch.models import BatchStatus, JobStatus
 from batch.reports.summary import BatchSummary
 from batch.run.execution import new_owner_id
 from batch.run.progress import ProgressCallback, ProgressTracker
-from runtime.errors import ConfigurationError
 from batch.settings import Priority
+from runtime.errors import ConfigurationError
 
 __all__ = ["RUN_SETTINGS", "DistributedRun"]
 

@@ -22,9 +22,9 @@ from batch.engine import BatchEngine
 from batch.models import BatchStatus, JobStatus
 from batch.reports.summary import BatchSummary
 from batch.run.execution import owner_is_dead
+from batch.settings import BatchSettings
 from batch.store import ManifestStore
 from runtime.run_context import RunContext
-from batch.settings import BatchSettings
 
 __all__ = ["finalize", "recover_lost_workers", "republish_pending", "settled", "workers_record"]
 

@@ -22,9 +22,9 @@ from batch.distributed.celery_app import QUEUE, RUN_JOB, make_app
 from batch.distributed.flow_store import flow_from_record
 from batch.distributed.worker_runtime import WorkerRuntime
 from batch.models import BatchStatus
+from batch.settings import BatchSettings
 from batch.store import ManifestStore
 from runtime.errors import ConfigurationError
-from batch.settings import BatchSettings
 from runtime.settings import redact_url
 
 __all__ = ["build_worker_app", "check_flows", "run_worker"]

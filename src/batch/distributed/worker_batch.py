@@ -14,10 +14,11 @@ from batch.distributed.limits import SharedBreaker, SharedRateLimiter
 from batch.distributed.sweep import workers_record
 from batch.models import BatchManifest
 from batch.run.retry import RetryPolicy
+from batch.settings import BatchSettings, Priority
 from runtime.browser import BrowserManager
 from runtime.flows.model import Flow
-from runtime.runners.local import CommitHook, LocalJobRunner
-from batch.settings import BatchSettings, Priority
+from runtime.runners.base import CommitRecorder
+from runtime.runners.local import LocalJobRunner
 
 __all__ = ["WorkerBatch", "batch_settings"]
 
@@ -52,14 +53,14 @@ class WorkerBatch:
         flows: FlowCache,
         browser: BrowserManager,
         client: redis.Redis,
-        on_commit: CommitHook,
+        recorder: CommitRecorder,
     ) -> WorkerBatch:
         batch_id = manifest.batch_id
         settings = batch_settings(worker, manifest)
         flow = flows.get(batch_id, manifest.settings)
         record = workers_record(manifest.settings)
         runner = LocalJobRunner(
-            flow, settings, browser, settings.artifacts_dir / batch_id, on_commit=on_commit
+            flow, settings, browser, settings.artifacts_dir / batch_id, recorder=recorder
         )
         return cls(
             batch_id=batch_id,

@@ -30,11 +30,11 @@ from batch.distributed.worker_batch import WorkerBatch
 from batch.exceptions import BatchEngineError
 from batch.models import FINAL_STATUSES, BatchStatus, JobStatus
 from batch.run.execution import _masked, _record, new_owner_id
+from batch.settings import BatchSettings
 from batch.store import ManifestStore
 from runtime.browser import BrowserManager
 from runtime.errors import ConfigurationError
 from runtime.outcome import AttemptOutcome, ErrorCategory, JobSpec
-from batch.settings import BatchSettings
 
 __all__ = ["WorkerRuntime"]
 
@@ -59,6 +59,8 @@ class WorkerRuntime:
         self._broker_up = True
         self.batches: dict[str, WorkerBatch] = {}
         self.tokens: dict[str, str] = {}
+        self._marked: set[str] = set()
+        """Jobs that passed an unsafe commit mark in their current attempt."""
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="batchwright-loop", daemon=True
@@ -139,14 +141,16 @@ class WorkerRuntime:
                 flows=self.flows,
                 browser=self._browser,
                 client=self.redis,
-                on_commit=self._on_commit,
+                recorder=self,
             )
         return self.batches[batch_id]
 
-    async def _on_commit(self, spec: JobSpec) -> None:
-        """Durably mark the point of no return (non-idempotent flows) before it acts."""
+    async def mark_committed(self, spec: JobSpec) -> None:
+        """``CommitRecorder``: durably mark the point of no return of a non-idempotent
+        flow (fenced by the claim's token) before the step acts."""
         if not self.batches[spec.batch_id].flow.idempotent:
             self.store.mark_reached_commit(spec.job_id, self.tokens[spec.job_id])
+            self._marked.add(spec.job_id)
 
     def _claim(self, batch_id: str, job_id: str) -> str | None:
         """The job's attempt token, or None when it is not this message's to run."""
@@ -196,6 +200,7 @@ class WorkerRuntime:
             status = JobStatus.FAILED
         finally:
             del self.tokens[job_id]
+            self._marked.discard(job_id)
         if batch.settings.delay_s:
             await asyncio.sleep(batch.settings.delay_s)
         held = batch.breaker.open
@@ -234,7 +239,8 @@ class WorkerRuntime:
                 "on all workers; its rows stay pending (batchwright resume %s)",
                 batch.batch_id, batch.breaker.threshold, batch.batch_id,
             )  # fmt: skip
-        status, message = self._status_after(batch, outcome, run_attempt)
+        past_commit = job_id in self._marked
+        status, message = self._status_after(batch, outcome, run_attempt, past_commit)
         self.store.finish_job(
             job_id, token, record, status, outcome.category, message, dict(outcome.extracted)
         )
@@ -257,10 +263,15 @@ class WorkerRuntime:
 
     @staticmethod
     def _status_after(
-        batch: WorkerBatch, outcome: AttemptOutcome, run_attempt: int
+        batch: WorkerBatch, outcome: AttemptOutcome, run_attempt: int, past_commit: bool
     ) -> tuple[JobStatus, str]:
+        """As in-process: a failure past an unsafe commit mark needs review (unless the
+        app answered: business), never a retry; the breaker re-queues transient ones."""
         if outcome.ok:
             return JobStatus.COMPLETED, outcome.message
+        if past_commit and outcome.category is not ErrorCategory.BUSINESS:
+            message = f"failed after its commit step, outcome unknown: {outcome.message}"
+            return JobStatus.NEEDS_REVIEW, message
         transient = outcome.category in (ErrorCategory.TRANSIENT, ErrorCategory.RATE_LIMIT)
         if batch.breaker.open and transient:
             return JobStatus.PENDING, f"circuit breaker open, re-queued: {outcome.message}"

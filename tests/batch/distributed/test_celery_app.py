@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from batch.distributed.celery_app import make_app, redis_priority, visibility_timeout_s
+from batch.settings import load_settings
 from runtime.errors import ConfigurationError
-from runtime.settings import load_settings, redact_url
+from runtime.settings import redact_url
 
 
 def test_late_acks_prefetch_one_and_a_visibility_timeout_above_the_longest_job() -> None:

@@ -15,10 +15,10 @@ from workers_cluster import worker_env
 from batch.distributed.flow_store import FlowCache, flow_from_record, flow_record
 from batch.engine import BatchEngine
 from batch.models import BatchStatus
+from batch.settings import load_settings
 from runtime.errors import ConfigurationError
 from runtime.flows.model import load_flow
 from runtime.run_context import RunContext
-from runtime.settings import load_settings
 
 
 def local_engine(tmp_path: Path) -> BatchEngine:

@@ -22,10 +22,10 @@ from batch.distributed.celery_app import QUEUE, make_app, publish_job
 from batch.distributed.dispatch import DistributedRun
 from batch.engine import BatchEngine
 from batch.models import BatchStatus, JobStatus
+from batch.settings import BatchSettings, load_settings
 from batch.store import ManifestStore
 from runtime.outcome import ErrorCategory
 from runtime.run_context import RunContext
-from runtime.settings import BatchSettings, load_settings
 
 pytestmark = pytest.mark.browser
 
