@@ -15,7 +15,12 @@ from collections.abc import Mapping
 from celery import Celery
 
 from batch.distributed.celery_app import QUEUE, make_app
-from batch.distributed.limits import SharedBreaker, broker_reachable, redis_client
+from batch.distributed.limits import (
+    SharedBreaker,
+    SharedFailureLimit,
+    broker_reachable,
+    redis_client,
+)
 from batch.distributed.sweep import finalize, recover_lost_workers, republish_pending
 from batch.engine import BatchEngine
 from batch.models import BatchStatus, JobStatus
@@ -37,7 +42,7 @@ RUN_SETTINGS = frozenset(
         "max_retries", "retry_delay", "backoff_factor", "max_delay", "jitter", "retry_on",
         "rate", "delay_s", "circuit_breaker", "job_timeout_s", "step_timeout_s", "trace",
         "trace_secrets", "isolation", "recycle_context_every", "screenshot_on_failure",
-        "html_on_failure",
+        "html_on_failure", "max_failures",
     }
 )  # fmt: skip
 """Settings of the run that workers apply to the batch (browser and paths are theirs)."""
@@ -69,14 +74,18 @@ class DistributedRun:
         self.app: Celery = make_app(engine.settings)
         self.redis = redis_client(engine.settings.broker_url)
         self.breaker = SharedBreaker(self.redis, batch_id, engine.settings.circuit_breaker)
+        self.failures = SharedFailureLimit(self.redis, batch_id, engine.settings.max_failures)
 
     def submit(self) -> int:
         """Record the run settings, then publish every pending job; how many."""
         settings = self.engine.settings
         run_settings = settings.model_dump(mode="json", include=set(RUN_SETTINGS))
         record = {"priority": self.priority, "queue": self.queue, "settings": run_settings}
-        self.store.record_run_settings(self.batch_id, {"workers": record, "concurrency": "workers"})
+        self.store.record_run_settings(
+            self.batch_id, {"workers": record, "concurrency": "workers", "stop_reason": None}
+        )
         self.breaker.reset()
+        self.failures.reset()
         self.store.set_batch_status(self.batch_id, BatchStatus.RUNNING)
         return republish_pending(self.app, self.store, self.batch_id)
 
@@ -103,7 +112,11 @@ class DistributedRun:
         polls = 0
         while True:
             counts = self.store.count_by_status(self.batch_id)
-            held = self.breaker.open or self.store.cancel_requested(self.batch_id)
+            held = (
+                self.breaker.open
+                or self.failures.reached
+                or self.store.cancel_requested(self.batch_id)
+            )
             summary = finalize(self.store, self.batch_id, settings, self.owner, held=held)
             if summary is not None:
                 self._show(tracker, counts, already_done)

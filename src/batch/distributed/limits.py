@@ -5,6 +5,7 @@ Each start takes the next free slot from one Redis key (a Lua script, atomic, on
 Redis's clock), then sleeps until its slot: starts are evenly spaced whichever
 worker takes them. ``SharedBreaker``: consecutive transient failures counted over
 every worker's attempts; once open, workers leave the batch's rows pending.
+``SharedFailureLimit``: ``--max-failures``, failed rows counted over every worker.
 
 While Redis is unreachable both fail safe for the rows: the limiter spaces this
 worker's starts alone, the breaker counts nothing and stays as it was.
@@ -20,7 +21,13 @@ import redis
 
 from runtime.outcome import AttemptOutcome, ErrorCategory
 
-__all__ = ["SharedBreaker", "SharedRateLimiter", "broker_reachable", "redis_client"]
+__all__ = [
+    "SharedBreaker",
+    "SharedFailureLimit",
+    "SharedRateLimiter",
+    "broker_reachable",
+    "redis_client",
+]
 
 logger = logging.getLogger("batchwright.distributed")
 
@@ -117,3 +124,37 @@ class SharedBreaker:
     def reset(self) -> None:
         """Close the breaker (a resumed batch starts counting afresh)."""
         self._client.delete(self._count, self._open)
+
+
+class SharedFailureLimit:
+    """``--max-failures``: once this many rows failed on all workers together, workers
+    leave the batch's remaining rows pending (running ones finish)."""
+
+    def __init__(self, client: redis.Redis, batch_id: str, limit: int) -> None:
+        self._client = client
+        self._count = _key(batch_id, "failed_rows")
+        self.limit = limit
+
+    @property
+    def reached(self) -> bool:
+        if not self.limit:
+            return False
+        try:
+            return int(self._client.get(self._count) or 0) >= self.limit
+        except redis.RedisError:
+            return False
+
+    def count_failure(self) -> bool:
+        """Count one failed row; True for the failure that reached the limit."""
+        if not self.limit:
+            return False
+        try:
+            count = int(self._client.incr(self._count))
+            self._client.expire(self._count, KEY_TTL_S)
+        except redis.RedisError:
+            return False
+        return count == self.limit
+
+    def reset(self) -> None:
+        """A new run of the batch counts afresh (as in-process: per run)."""
+        self._client.delete(self._count)

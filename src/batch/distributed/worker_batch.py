@@ -10,7 +10,7 @@ import redis
 
 from batch.distributed.celery_app import QUEUE
 from batch.distributed.flow_store import FlowCache
-from batch.distributed.limits import SharedBreaker, SharedRateLimiter
+from batch.distributed.limits import SharedBreaker, SharedFailureLimit, SharedRateLimiter
 from batch.distributed.sweep import workers_record
 from batch.models import BatchManifest
 from batch.run.retry import RetryPolicy
@@ -43,6 +43,12 @@ class WorkerBatch:
     queue: str
     rate: SharedRateLimiter | None
     breaker: SharedBreaker
+    failures: SharedFailureLimit
+
+    @property
+    def held(self) -> bool:
+        """Its remaining rows wait: the breaker is open or --max-failures was reached."""
+        return self.breaker.open or self.failures.reached
 
     @classmethod
     def load(
@@ -73,4 +79,5 @@ class WorkerBatch:
             queue=record.get("queue", QUEUE),
             rate=SharedRateLimiter(client, batch_id, settings.rate) if settings.rate else None,
             breaker=SharedBreaker(client, batch_id, settings.circuit_breaker),
+            failures=SharedFailureLimit(client, batch_id, settings.max_failures),
         )

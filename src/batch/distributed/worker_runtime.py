@@ -174,9 +174,9 @@ class WorkerRuntime:
             batch = self._batch(batch_id)
         except (ConfigurationError, BatchEngineError) as exc:
             return self._refuse(job_id, f"worker {self.host} cannot load the flow: {exc}")
-        if batch.breaker.open:
+        if batch.held:
             self._finalize(batch_id, held=True)
-            return "held: circuit breaker open"
+            return "held: circuit breaker open or --max-failures reached"
         if batch.rate is not None:
             if self.store.get_job(job_id).status in _ENDED:
                 return "not run: already settled"  # a duplicate takes no rate slot
@@ -203,7 +203,11 @@ class WorkerRuntime:
             self._marked.discard(job_id)
         if batch.settings.delay_s:
             await asyncio.sleep(batch.settings.delay_s)
-        held = batch.breaker.open
+        if status is JobStatus.FAILED and batch.failures.count_failure():
+            reason = f"stopped after {batch.failures.limit} failed rows (--max-failures)"
+            logger.warning("batch %s: %s; running rows finish", batch_id, reason)
+            self.store.record_run_settings(batch_id, {"stop_reason": reason})
+        held = batch.held
         if status is not JobStatus.PENDING or held:  # a retry's message is on its way
             self._finalize(batch_id, held=held)
         return str(status)

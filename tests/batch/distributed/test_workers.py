@@ -406,3 +406,32 @@ def test_a_retry_is_a_new_delayed_message_and_a_new_claim_with_every_attempt_rec
         first, second = job.attempts[0], job.attempts[1]
         gap = (second.started_at - first.started_at).total_seconds() - first.duration_s
         assert gap >= 0.9, f"the retry waited {gap:.2f}s, not the policy's 1 s"
+
+
+def test_max_failures_counts_every_workers_failed_rows(
+    workers: Cluster, site_url: str, tmp_path: Path
+) -> None:
+    settings = cluster_settings(workers, site_url, tmp_path).with_overrides(
+        max_failures=3, max_retries=0, circuit_breaker=0
+    )
+    engine = BatchEngine(RunContext(settings))
+    data = tmp_path / "rows.csv"
+    data.write_text("n\n" + "".join(f"{n}\n" for n in range(30)), encoding="utf-8")
+    flow = tmp_path / "wrong.yaml"
+    flow.write_text(
+        'name: wrong\nsteps:\n  - goto: "{{ base_url }}/"\n'
+        '  - expect_text: { selector: "body", text: "no such page" }\n    timeout: 1\n',
+        "utf-8",
+    )
+    batch_id = engine.create_batch_jobs(data, flow).batch_id
+    DistributedRun(engine, batch_id).submit()
+    engine.close()
+    with store_of(workers) as store:
+        wait_until(
+            lambda: store.get_manifest(batch_id).status is BatchStatus.INTERRUPTED, 60, "stop"
+        )
+        manifest = store.get_manifest(batch_id)
+    # the third failed row, on whichever worker, stops both; rows already running finish
+    assert 3 <= manifest.failed <= 3 + 5, manifest.counts
+    assert manifest.count(JobStatus.PENDING) >= 30 - 8, manifest.counts
+    assert "max-failures" in str(manifest.settings.get("stop_reason"))
