@@ -25,7 +25,7 @@ from batch.distributed.sweep import finalize, recover_lost_workers, republish_pe
 from batch.engine import BatchEngine
 from batch.models import BatchStatus, JobStatus
 from batch.reports.summary import BatchSummary
-from batch.run.execution import new_owner_id
+from batch.run.ownership import new_owner_id
 from batch.run.progress import ProgressCallback, ProgressTracker
 from batch.settings import Priority
 from runtime.errors import ConfigurationError

@@ -21,7 +21,7 @@ from batch.distributed.celery_app import QUEUE, publish_job
 from batch.engine import BatchEngine
 from batch.models import BatchStatus, JobStatus
 from batch.reports.summary import BatchSummary
-from batch.run.execution import owner_is_dead
+from batch.run.ownership import owner_is_dead
 from batch.settings import BatchSettings
 from batch.store import ManifestStore
 from runtime.run_context import RunContext

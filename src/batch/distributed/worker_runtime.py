@@ -29,7 +29,8 @@ from batch.distributed.sweep import finalize, recover_lost_workers, republish_pe
 from batch.distributed.worker_batch import WorkerBatch
 from batch.exceptions import BatchEngineError
 from batch.models import FINAL_STATUSES, BatchStatus, JobStatus
-from batch.run.execution import _masked, _record, new_owner_id
+from batch.run.execution import _masked, _record
+from batch.run.ownership import new_owner_id
 from batch.settings import BatchSettings
 from batch.store import ManifestStore
 from runtime.browser import BrowserManager
