@@ -19,9 +19,10 @@ from pydantic import Field, field_validator
 from runtime.outcome import ErrorCategory
 from runtime.settings import RuntimeSettings, build_settings
 
-__all__ = ["BadRowPolicy", "BatchSettings", "load_settings", "settings_over"]
+__all__ = ["BadRowPolicy", "BatchSettings", "Priority", "load_settings", "settings_over"]
 
 BadRowPolicy = Literal["fail", "skip"]
+Priority = Literal["high", "normal", "low"]
 
 
 def _default_concurrency() -> int:
@@ -108,6 +109,23 @@ class BatchSettings(RuntimeSettings):
     """At most this many job starts per second across all workers (``--rate 2/s``)."""
     delay_s: float = Field(0.0, ge=0)
     """Pause of each worker between two jobs, for fragile targets (``--delay``)."""
+
+    # --- workers (docs/distributed.md) -----------------------------------------
+    broker_url: str | None = None
+    """Redis URL of the Celery broker (``redis://host:6379/0``). Set: ``run`` hands the
+    batch's jobs to ``batchwright worker`` processes instead of running them itself."""
+    priority: Priority = "normal"
+    """A batch's priority on the workers: ``high`` rows start before ``normal``, then ``low``."""
+    lease_s: float = Field(30.0, ge=1)
+    """A running job whose worker stops renewing its lease this long is re-run (or held
+    in needs_review past an unsafe commit step). Workers renew every ``lease_s / 6``."""
+
+    @field_validator("broker_url", mode="after")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://")):
+            raise ValueError("must be a Redis URL: redis://host:6379/0 (or rediss:// for TLS)")
+        return value
 
     @field_validator("flow", mode="before")
     @classmethod

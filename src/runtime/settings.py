@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -24,6 +25,7 @@ __all__ = [
     "TraceMode",
     "build_settings",
     "load_settings",
+    "redact_url",
 ]
 
 TraceMode = Literal["off", "on-failure", "retries", "always"]
@@ -164,8 +166,20 @@ def build_settings(cls: type[S], values: Mapping[str, Any], *, read_env: bool = 
             if error["type"] == "extra_forbidden":
                 problems.append(f"unknown setting {name!r} (not an option of {cls.__name__})")
                 continue
-            problems.append(f"setting {name!r} = {error.get('input')!r}: {error['msg']}")
+            given = error.get("input")
+            if name == "broker_url" and isinstance(given, str):
+                given = redact_url(given)
+            problems.append(f"setting {name!r} = {given!r}: {error['msg']}")
         raise ConfigurationError("; ".join(problems)) from None
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``: broker URLs are logged and shown."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def load_settings(

@@ -29,8 +29,9 @@ from batch.cli.global_options import (
     apply_global_options,
     with_global_options,
 )
-from batch.engine import BatchEngine
-from batch.exceptions import BatchEngineError
+from batch.cli.workers import follow_on_workers
+from batch.engine import BatchEngine, max_concurrency
+from batch.exceptions import BatchEngineError, ConfigurationError
 from batch.ingest.preview import preview_csv
 from batch.models import BatchStatus, JobStatus
 from batch.reports import write_github_step_summary
@@ -122,6 +123,18 @@ MaxFailuresOpt = Annotated[
 TraceOpt = Annotated[
     str | None, typer.Option(help="Tracing: off, on-failure, retries (default), always.")
 ]
+WorkersOpt = Annotated[
+    bool,
+    typer.Option(
+        "--workers",
+        help="Send the rows to `batchwright worker` processes (also whenever "
+        "BATCH_BROKER_URL is set).",
+    ),
+]
+DetachOpt = Annotated[
+    bool, typer.Option("--detach", help="With workers: print the batch id and return.")
+]
+QueueOpt = Annotated[str, typer.Option(help="With workers: the queue to send to.")]
 
 
 def _exec_config(
@@ -215,6 +228,12 @@ def run(
     skip_completed: Annotated[
         bool, typer.Option(help="Skip rows an earlier batch of this flow completed.")
     ] = False,
+    workers: WorkersOpt = False,
+    detach: DetachOpt = False,
+    priority: Annotated[
+        str | None, typer.Option(help="With workers: high, normal (default) or low.")
+    ] = None,
+    queue: QueueOpt = "batchwright",
     progress: ProgressOpt = "auto",
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
@@ -226,17 +245,72 @@ def run(
         ),
         secrets=frozenset(secret or ()) or None,
         skip_completed=skip_completed or None,
+        priority=priority,
     ) as batch_engine:
         mode = _progress_mode(progress, quiet, json_)
+        on_workers = _use_workers(batch_engine, workers, detach=detach, priority=priority)
         manifest = batch_engine.create_batch_jobs(csv, flow)
         if mode != "json":
             out.print(f"batch [bold]{manifest.batch_id}[/]: {manifest.total} rows from {csv}")
+        if on_workers:
+            _on_workers(batch_engine, manifest.batch_id, mode, detach=detach, queue=queue)
+            return
         summary = _run_with_signals(
             batch_engine,
             lambda cb: batch_engine.execute_batch_jobs(manifest.batch_id, cb),
             mode,
         )
         _finish(batch_engine, summary, mode)
+
+
+def _use_workers(
+    batch_engine: BatchEngine, workers: bool, *, detach: bool, priority: str | None = None
+) -> bool:
+    """Whether the rows go to workers; wrong combinations are refused before any change."""
+    on_workers = workers or bool(batch_engine.settings.broker_url)
+    if (detach or priority) and not on_workers:
+        raise ConfigurationError("--detach and --priority apply to --workers runs only")
+    if on_workers and not batch_engine.settings.broker_url:
+        raise ConfigurationError(
+            "--workers needs a broker: set BATCH_BROKER_URL (e.g. redis://localhost:6379/0)"
+        )
+    return on_workers
+
+
+def _on_workers(
+    batch_engine: BatchEngine, batch_id: str, mode: str, *, detach: bool, queue: str
+) -> None:
+    try:
+        summary = follow_on_workers(
+            batch_engine, batch_id, mode, detach=detach, queue=queue, err=err
+        )
+    except KeyboardInterrupt:
+        err.print(f"left batch {batch_id} running on the workers: `batchwright cancel {batch_id}`")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    if summary is None:
+        out.print(batch_id)
+        raise typer.Exit(EXIT_OK)
+    _finish(batch_engine, summary, mode)
+
+
+@app.command()
+@with_global_options
+@handle_errors
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option(help="Jobs at once in this process (one browser).", min=1)
+    ] = None,
+    queues: Annotated[
+        str, typer.Option(help="Comma-separated queues to take rows from.")
+    ] = "batchwright",
+) -> None:
+    """Run rows of batches sent by `run --workers` (needs BATCH_BROKER_URL)."""
+    from batch.distributed.worker import run_worker  # noqa: PLC0415 - Celery on demand
+
+    with engine() as batch_engine:
+        settings = batch_engine.settings
+    jobs_at_once = concurrency or max_concurrency(settings)
+    run_worker(settings, jobs_at_once, [q.strip() for q in queues.split(",") if q.strip()])
 
 
 @app.command()
@@ -253,6 +327,9 @@ def resume(
     rate: RateOpt = None,
     delay: DelayOpt = None,
     max_failures: MaxFailuresOpt = None,
+    workers: WorkersOpt = False,
+    detach: DetachOpt = False,
+    queue: QueueOpt = "batchwright",
     progress: ProgressOpt = "auto",
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
@@ -264,6 +341,11 @@ def resume(
         )
     ) as batch_engine:
         mode = _progress_mode(progress, quiet, json_)
+        if _use_workers(batch_engine, workers, detach=detach):
+            batch_engine.store.requeue(batch_id, [JobStatus.CANCELLED])
+            batch_engine.store.clear_cancel(batch_id)
+            _on_workers(batch_engine, batch_id, mode, detach=detach, queue=queue)
+            return
         summary = _run_with_signals(
             batch_engine, lambda cb: batch_engine.resume_batch(batch_id, cb), mode
         )
@@ -285,16 +367,25 @@ def retry(
     base_url: BaseUrlOpt = None,
     isolation: IsolationOpt = None,
     max_failures: MaxFailuresOpt = None,
+    workers: WorkersOpt = False,
+    detach: DetachOpt = False,
+    queue: QueueOpt = "batchwright",
     progress: ProgressOpt = "auto",
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Re-run the failed rows of a batch (all, or some ids or categories)."""
     config = _exec_config(
-        concurrency, None, headed, base_url, None, isolation=isolation, max_failures=max_failures
+        concurrency, retries, headed, base_url, None, isolation=isolation, max_failures=max_failures
     )
     with engine(**config) as batch_engine:
         mode = _progress_mode(progress, quiet, json_)
+        if _use_workers(batch_engine, workers, detach=detach):
+            batch_engine.store.requeue(
+                batch_id, [JobStatus.FAILED], job_ids=job, categories=category
+            )
+            _on_workers(batch_engine, batch_id, mode, detach=detach, queue=queue)
+            return
         summary = _run_with_signals(
             batch_engine,
             lambda cb: batch_engine.retry_batch_jobs(

@@ -4,12 +4,14 @@ one job per row in the store. Nothing runs yet.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from batch.distributed.flow_store import flow_record
 from batch.exceptions import ConfigurationError, FileProcessingError
 from batch.ingest.csv_reader import CsvInfo, CsvRecord, inspect_csv, iter_records
 from batch.ingest.security import check_csv_file
@@ -68,11 +70,14 @@ def _secret_columns(flow: Flow, settings: BatchSettings, headers: Sequence[str])
 def _recorded_settings(
     settings: BatchSettings, secrets: list[str], flow: Flow
 ) -> dict[str, object]:
-    """What a later resume, retry or report must know about how the batch was made;
-    the flow's hash lets every run (and every worker) refuse another flow."""
+    """What a later resume, retry, report or worker must know about how the batch was
+    made: the flow's hash lets every run (and every worker) refuse another flow, and a
+    worker loads the flow from here (it has neither the CSV nor the flow file)."""
     recorded: dict[str, object] = {"secrets": secrets}
     if flow.content_hash:
         recorded["flow_hash"] = flow.content_hash
+    with contextlib.suppress(OSError):  # a Flow built in code has no file to record
+        recorded["flow"] = flow_record(flow)
     if settings.base_url:
         recorded["base_url"] = settings.base_url
     return recorded

@@ -59,8 +59,11 @@ class wait_backoff:
     random_uniform: Callable[[float, float], float] = random.uniform
 
     def __call__(self, retry_state: RetryCallState) -> float:
-        outcome = _last_outcome(retry_state)
-        wait = self.delay * self.factor ** (retry_state.attempt_number - 1)
+        return self.after(_last_outcome(retry_state), retry_state.attempt_number)
+
+    def after(self, outcome: AttemptOutcome, attempt_number: int) -> float:
+        """The wait after the ``attempt_number``-th attempt ended with ``outcome``."""
+        wait = self.delay * self.factor ** (attempt_number - 1)
         if outcome.category is ErrorCategory.RATE_LIMIT:
             wait *= RATE_LIMIT_BACKOFF_MULTIPLIER
         if self.jitter:
@@ -102,12 +105,20 @@ class RetryPolicy:
             and attempt_number <= self.max_retries
         )
 
+    def delay_after(self, outcome: AttemptOutcome, attempt_number: int) -> float:
+        """The backoff before the next attempt (a worker schedules the retry as a
+        delayed message instead of sleeping)."""
+        return self._wait().after(outcome, attempt_number)
+
+    def _wait(self) -> wait_backoff:
+        return wait_backoff(self.retry_delay, self.backoff_factor, self.max_delay, self.jitter)
+
     def retrying(self, sleep: Sleep = asyncio.sleep) -> AsyncRetrying:
         """A tenacity controller that returns the last outcome instead of raising."""
         return AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
             retry=retry_failed_outcome(self.retry_on),
-            wait=wait_backoff(self.retry_delay, self.backoff_factor, self.max_delay, self.jitter),
+            wait=self._wait(),
             sleep=sleep,
             retry_error_callback=_last_outcome,
             reraise=False,

@@ -23,7 +23,12 @@ from jinja2.exceptions import SecurityError
 from runtime.errors import ConfigurationError, FlowError
 from runtime.flows.actions import ACTIONS, check_args, did_you_mean, step_label
 from runtime.flows.python_flow import PythonFlow, is_module_ref, load_python_flow
-from runtime.flows.reader import column_names, header_problems, read_flow_document
+from runtime.flows.reader import (
+    column_names,
+    header_problems,
+    parse_flow_text,
+    read_flow_document,
+)
 from runtime.flows.templating import (
     VARIABLES,
     RowView,
@@ -39,6 +44,7 @@ __all__ = [
     "StepSpec",
     "check_columns",
     "load_flow",
+    "load_flow_text",
     "render_steps",
 ]
 
@@ -338,6 +344,13 @@ def load_flow(ref: str | Path, *, base_dir: Path | None = None) -> Flow:
     data, lines = read_flow_document(path)
     flow = _parse_document(data, str(path), path.parent, lines)
     return replace(flow, content_hash=_content_hash(path, flow.python))
+
+
+def load_flow_text(text: str, *, source: str, directory: Path) -> Flow:
+    """A declarative flow from its recorded text (a worker has no flow file): checked
+    like ``load_flow``; relative paths in it resolve against ``directory``."""
+    data, lines = parse_flow_text(text, source)
+    return _parse_document(data, source, directory, lines)
 
 
 # --- columns and rendering ------------------------------------------------------

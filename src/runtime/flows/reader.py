@@ -17,7 +17,13 @@ import yaml
 from runtime.errors import FlowError
 from runtime.flows.actions import did_you_mean
 
-__all__ = ["TOP_LEVEL", "column_names", "header_problems", "read_flow_document"]
+__all__ = [
+    "TOP_LEVEL",
+    "column_names",
+    "header_problems",
+    "parse_flow_text",
+    "read_flow_document",
+]
 
 TOP_LEVEL = (
     "name",
@@ -94,7 +100,13 @@ def read_flow_document(path: Path) -> tuple[Any, dict[str, list[int]]]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise FlowError(source, [f"not UTF-8 text (byte {exc.start}): save it as UTF-8"]) from exc
-    if path.suffix.lower() == ".json":
+    return parse_flow_text(text, source)
+
+
+def parse_flow_text(text: str, source: str) -> tuple[Any, dict[str, list[int]]]:
+    """``read_flow_document`` for text already read (a flow recorded in the store);
+    ``source``'s suffix says JSON or YAML."""
+    if source.lower().endswith(".json"):
         return _read_json(text, source), {}
     return _read_yaml(text, source)
 

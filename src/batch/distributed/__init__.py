@@ -1,0 +1,1 @@
+"""Running batches on Celery workers around a shared store (docs/distributed.md)."""
