@@ -52,14 +52,21 @@ def median(values: Sequence[float]) -> float:
 
 
 def run_measured(
-    argv: Sequence[str], rows: int, *, env: dict[str, str] | None = None, cwd: Path = REPO
+    argv: Sequence[str],
+    rows: int,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path = REPO,
+    also_watch: Sequence[int] = (),
 ) -> Result:
     """Run ``argv``; its last stdout line may be JSON with ``latencies`` and extras.
 
     CPU is the child's rusage after it is reaped (it includes every descendant that
     was waited for: Playwright's driver, Chromium). Peak memory is the largest sum
     of RSS over the tree, sampled every 50 ms (shared pages are counted per process,
-    so it overstates; equally for every contender).
+    so it overstates; equally for every contender). ``also_watch``: pids of processes
+    that work for the child without descending from it (workers), whose trees are
+    summed into the same samples.
     """
     cpu_before = _children_cpu()
     started = time.perf_counter()
@@ -76,9 +83,9 @@ def run_measured(
 
     def sample() -> None:
         nonlocal peak
-        watched = psutil.Process(proc.pid)
+        watched = [psutil.Process(pid) for pid in (proc.pid, *also_watch)]
         while not done.wait(0.05):
-            peak = max(peak, tree_rss_bytes(watched))
+            peak = max(peak, sum(tree_rss_bytes(root) for root in watched))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()

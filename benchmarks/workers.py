@@ -3,7 +3,9 @@ through 1 and 2 local workers, interleaved (each contender once per repetition),
 medians over repetitions. The workers are started (warm) before the first run; the
 "1 worker" runs go to a queue only the first worker takes, "2 workers" to one both
 take. Rows/s is over the ``run`` command's wall time (creation, dispatch, follow,
-reports); latencies are the attempts' durations from the store. Needs redis-server.
+reports); latencies are the attempts' durations from the store. Peak memory is the
+RSS of the whole process tree: the ``run`` command's, plus the trees of the workers
+its queue reaches (their Chromium included). Needs redis-server.
 """
 
 from __future__ import annotations
@@ -54,8 +56,8 @@ def _env(broker: str | None) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _workers(artifacts: Path, broker: str, concurrency: int) -> Iterator[None]:
-    """Worker 1 takes queues ``one`` and ``two``; worker 2 only ``two``."""
+def _workers(artifacts: Path, broker: str, concurrency: int) -> Iterator[list[int]]:
+    """Worker 1 takes queues ``one`` and ``two``; worker 2 only ``two``. Yields their pids."""
     procs = []
     for queues in ("one,two", "two"):
         log = (artifacts.parent / f"worker-{queues}.log").open("wb")
@@ -66,7 +68,7 @@ def _workers(artifacts: Path, broker: str, concurrency: int) -> Iterator[None]:
         )
     time.sleep(8)  # Chromium launched, consumers connected
     try:
-        yield
+        yield [proc.pid for proc in procs]
     finally:
         for proc in procs:
             proc.terminate()
@@ -93,26 +95,32 @@ def main() -> None:
         base = [sys.executable, "-m", "batch", "--artifacts", str(artifacts), "run", str(csv),
                 "--flow", str(FLOW), "--base-url", url, "--progress", "quiet"]  # fmt: skip
         argv = {
-            "in-process": ([*base, "--concurrency", str(args.concurrency)], None),
-            "1 worker": ([*base, "--workers", "--queue", "one"], broker),
-            "2 workers": ([*base, "--workers", "--queue", "two"], broker),
+            "in-process": ([*base, "--concurrency", str(args.concurrency)], None, 0),
+            "1 worker": ([*base, "--workers", "--queue", "one"], broker, 1),
+            "2 workers": ([*base, "--workers", "--queue", "two"], broker, 2),
         }
-        with _workers(artifacts, broker, args.concurrency):
+        with _workers(artifacts, broker, args.concurrency) as pids:
             for rep in range(args.reps):
-                for name, (command, broker_url) in argv.items():
-                    result = run_measured(command, args.rows, env=_env(broker_url), cwd=Path(tmp))
+                for name, (command, broker_url, used) in argv.items():
+                    result = run_measured(
+                        command, args.rows, env=_env(broker_url), cwd=Path(tmp),
+                        also_watch=pids[:used],
+                    )  # fmt: skip
                     result.latencies_s = _latencies(artifacts)
                     results[name].append(result)
                     print(f"rep {rep + 1} {name}: {result.rows_per_s:.2f} rows/s", flush=True)
     base_rate = median([r.rows_per_s for r in results["in-process"]])
     print(f"\n{args.rows} rows, concurrency {args.concurrency} per process, {args.reps} reps")
-    print("| contender | rows/s | ratio | p50 job s | p95 job s |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print("| contender | rows/s | ratio | p50 job s | p95 job s | peak tree MB |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, runs in results.items():
         rate = median([r.rows_per_s for r in runs])
         p50 = median([percentile(r.latencies_s, 50) for r in runs])
         p95 = median([percentile(r.latencies_s, 95) for r in runs])
-        print(f"| {name} | {rate:.2f} | {rate / base_rate:.2f} | {p50:.2f} | {p95:.2f} |")
+        peak = median([r.peak_mb for r in runs])
+        print(
+            f"| {name} | {rate:.2f} | {rate / base_rate:.2f} | {p50:.2f} | {p95:.2f} | {peak:.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -3,15 +3,18 @@ the two-worker ``Cluster`` (fixtures in tests/batch/distributed/conftest.py)."""
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -41,7 +44,9 @@ def pings(client: redis.Redis) -> bool:
         return False
 
 
-def worker_env(redis_url: str) -> dict[str, str]:
+def worker_env(redis_url: str, store_url: str | None = None) -> dict[str, str]:
+    """The workers' (and CLI's) environment: this broker, short leases, no retry delay;
+    the store at ``store_url`` if given, else the artifacts root's SQLite file."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BATCH_")}
     env |= {
         "BATCH_BROKER_URL": redis_url,
@@ -51,6 +56,8 @@ def worker_env(redis_url: str) -> dict[str, str]:
         "BATCH_STEP_TIMEOUT_S": "5",
         "COLUMNS": "200",
     }
+    if store_url is not None:
+        env["BATCH_STORE_URL"] = store_url
     return env
 
 
@@ -85,10 +92,12 @@ class RedisServer:
 
 @dataclass
 class Cluster:
-    """Two worker processes on one store; ``ensure`` restarts any that died."""
+    """Two worker processes on one store (``store_url``, else the artifacts root's SQLite
+    file); ``ensure`` restarts any that died."""
 
     artifacts: Path
     redis_url: str
+    store_url: str | None = None
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: dict[int, Path] = field(default_factory=dict)
 
@@ -97,7 +106,8 @@ class Cluster:
         proc = subprocess.Popen(
             [sys.executable, "-m", "batch", "--artifacts", str(self.artifacts), "worker",
              "--concurrency", str(WORKER_CONCURRENCY)],
-            env=worker_env(self.redis_url), stdout=log.open("wb"), stderr=subprocess.STDOUT,
+            env=worker_env(self.redis_url, self.store_url), stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
         )  # fmt: skip
         self.logs[proc.pid] = log
         return proc
@@ -125,3 +135,47 @@ class Cluster:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+FLOW = """\
+name: add-customer-slowly
+key: [email]
+idempotent: %(idempotent)s
+steps:
+  - goto: "{{ base_url }}/slow?ms=%(ms)d"
+  - goto: "{{ base_url }}/customers/new"
+  - fill: { selector: "#name", value: "{{ row.name }}" }
+  - fill: { label: "Email", value: "{{ row.email }}" }
+  - select: { selector: "#plan", value: "pro" }
+  - check: "#terms"
+  - click: { role: button, name: "Save customer" }
+    commit: true
+  - expect_text: { selector: ".flash", text: "Saved {{ row.name }}" }
+"""
+
+
+def write_batch(
+    directory: Path, rows: int, *, ms: int = 100, tag: str = "", idempotent: bool = False
+) -> tuple[Path, Path]:
+    data = directory / f"customers{tag}.csv"
+    with data.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["name", "email"])
+        for n in range(rows):
+            writer.writerow([f"Customer {tag}{n}", f"c{tag}{n}@example.com"])
+    flow = directory / f"flow{tag}.yaml"
+    flow.write_text(FLOW % {"ms": ms, "idempotent": str(idempotent).lower()}, encoding="utf-8")
+    return data, flow
+
+
+def run_cli(cluster: Cluster, *args: str) -> list[str]:
+    return [sys.executable, "-m", "batch", "--artifacts", str(cluster.artifacts), *args]
+
+
+def submitted_emails(site: Any) -> Counter[str]:
+    with site.state.lock:
+        return Counter(record["email"] for record in site.state.customers)
+
+
+def batch_id_of(output: str) -> str:
+    return output.split("batch ", 1)[1].split(":", 1)[0].strip()

@@ -3,12 +3,10 @@ or whichever worker dies."""
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -16,7 +14,17 @@ from typing import Any
 
 import pytest
 import redis
-from workers_cluster import LEASE_S, Cluster, RedisServer, wait_until, worker_env
+from workers_cluster import (
+    LEASE_S,
+    Cluster,
+    RedisServer,
+    batch_id_of,
+    run_cli,
+    submitted_emails,
+    wait_until,
+    worker_env,
+    write_batch,
+)
 
 from batch.distributed.celery_app import QUEUE, make_app, publish_job
 from batch.distributed.dispatch import DistributedRun
@@ -30,49 +38,6 @@ from runtime.run_context import RunContext
 pytestmark = pytest.mark.browser
 
 ROWS = 30
-
-FLOW = """\
-name: add-customer-slowly
-key: [email]
-idempotent: %(idempotent)s
-steps:
-  - goto: "{{ base_url }}/slow?ms=%(ms)d"
-  - goto: "{{ base_url }}/customers/new"
-  - fill: { selector: "#name", value: "{{ row.name }}" }
-  - fill: { label: "Email", value: "{{ row.email }}" }
-  - select: { selector: "#plan", value: "pro" }
-  - check: "#terms"
-  - click: { role: button, name: "Save customer" }
-    commit: true
-  - expect_text: { selector: ".flash", text: "Saved {{ row.name }}" }
-"""
-
-
-def write_batch(
-    directory: Path, rows: int, *, ms: int = 100, tag: str = "", idempotent: bool = False
-) -> tuple[Path, Path]:
-    data = directory / f"customers{tag}.csv"
-    with data.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["name", "email"])
-        for n in range(rows):
-            writer.writerow([f"Customer {tag}{n}", f"c{tag}{n}@example.com"])
-    flow = directory / f"flow{tag}.yaml"
-    flow.write_text(FLOW % {"ms": ms, "idempotent": str(idempotent).lower()}, encoding="utf-8")
-    return data, flow
-
-
-def run_cli(cluster: Cluster, *args: str) -> list[str]:
-    return [sys.executable, "-m", "batch", "--artifacts", str(cluster.artifacts), *args]
-
-
-def submitted_emails(site: Any) -> Counter[str]:
-    with site.state.lock:
-        return Counter(record["email"] for record in site.state.customers)
-
-
-def batch_id_of(output: str) -> str:
-    return output.split("batch ", 1)[1].split(":", 1)[0].strip()
 
 
 def test_a_batch_on_two_workers_each_entered_once_one_report(
