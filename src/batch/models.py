@@ -96,6 +96,10 @@ class AttemptRecord(BaseModel):
     message: str = ""
     artifacts: list[dict[str, str]] = Field(default_factory=list)
     """Each ``{"kind": ..., "path": ..., "name": ...}``, paths relative to the batch dir."""
+    host: str = ""
+    """Where the attempt ran, ``hostname:pid`` (empty for attempts recorded before
+    batchwright kept it): with workers on several machines, the clue to a failure only
+    one machine shows."""
 
 
 class NewJob(NamedTuple):

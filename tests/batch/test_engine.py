@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -109,6 +111,8 @@ async def test_transient_failures_are_retried_and_marked_flaky_with_a_trace(
     assert [a.ok for a in wobbly.attempts] == [False, True]
     assert wobbly.attempts[0].category is ErrorCategory.TRANSIENT
     assert "503" in wobbly.attempts[0].message
+    here = f"{socket.gethostname()}:{os.getpid()}"
+    assert {a.host for a in wobbly.attempts} == {here}, "each attempt records where it ran"
     assert summary.flaky == 1
     # trace=retries: the retry (attempt 2) was traced; it passed, so the trace was dropped
     assert not any(a["kind"] == "trace" for a in wobbly.artifacts)

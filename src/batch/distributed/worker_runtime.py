@@ -30,7 +30,7 @@ from batch.distributed.worker_batch import WorkerBatch
 from batch.exceptions import BatchEngineError
 from batch.models import FINAL_STATUSES, BatchStatus, JobStatus
 from batch.run.execution import _masked, _record
-from batch.run.ownership import new_owner_id
+from batch.run.ownership import new_owner_id, owner_host
 from batch.settings import BatchSettings
 from batch.store import ManifestStore
 from runtime.browser import BrowserManager
@@ -237,7 +237,7 @@ class WorkerRuntime:
         started_at = datetime.now(UTC)
         spec = JobSpec(job.job_id, job.batch_id, job.row_index, job.row_data, number)
         outcome = _masked(await batch.runner.run(spec), secret_values)
-        record = _record(number, started_at, outcome)
+        record = _record(number, started_at, outcome, owner_host(self.owner))
         if batch.breaker.observe(outcome):
             logger.warning(
                 "batch %s: circuit breaker open after %d consecutive transient failures "

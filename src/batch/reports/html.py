@@ -79,6 +79,7 @@ def _row_json(row: RowView) -> dict[str, Any]:
         "s": row.status.value,
         "f": row.flaky,
         "a": len(row.attempts),
+        "h": row.host,
         "d": round(row.duration_s, 3),
         "c": row.category,
         "m": row.message,

@@ -52,6 +52,8 @@ def _attachments(artifacts: Iterable[str], root: Path) -> list[str]:
 def _attempt_text(attempt: AttemptView) -> str:
     outcome = "passed" if attempt.ok else f"failed ({attempt.category or 'unknown'})"
     text = f"attempt {attempt.number}: {outcome} in {attempt.duration_s:.3f} s"
+    if attempt.host:
+        text += f" on {attempt.host}"
     return f"{text}: {attempt.message}" if attempt.message else text
 
 

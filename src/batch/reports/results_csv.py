@@ -16,7 +16,14 @@ from batch.reports.rows import RowSink, RowView, RowViewer
 
 __all__ = ["OUTCOME_COLUMNS", "neutralise", "results_csv_report"]
 
-OUTCOME_COLUMNS = ("status", "attempts", "error_category", "error_message", "duration_s")
+OUTCOME_COLUMNS = (
+    "status",
+    "attempts",
+    "error_category",
+    "error_message",
+    "duration_s",
+    "host",
+)
 ARTIFACTS_COLUMN = "artifacts"
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -46,6 +53,7 @@ def results_csv_report(
                 row.category,
                 row.message,
                 f"{row.duration_s:.3f}",
+                row.host,
                 *(row.extracted.get(k, "") for k in extracted_keys),
                 ";".join(a.link for a in row.artifacts),
             ]

@@ -85,6 +85,8 @@ class AttemptView:
     message: str
     duration_s: float
     artifacts: tuple[ArtifactView, ...]
+    host: str
+    """``hostname:pid`` that ran it (empty when not recorded)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,11 @@ class RowView:
     @property
     def artifacts(self) -> tuple[ArtifactView, ...]:
         return tuple(a for attempt in self.attempts for a in attempt.artifacts)
+
+    @property
+    def host(self) -> str:
+        """Where the last attempt ran."""
+        return self.attempts[-1].host if self.attempts else ""
 
     @property
     def label(self) -> str:
@@ -174,6 +181,7 @@ class RowViewer:
                     for art in a.artifacts
                     if (path := safe_relative_path(art.get("path", ""))) is not None
                 ),
+                host=a.host,
             )
             for a in job.attempts
         )

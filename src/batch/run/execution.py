@@ -26,7 +26,7 @@ from tenacity import retry_if_result
 
 from batch.models import AttemptRecord, BatchJob, BatchStatus, JobStatus
 from batch.reports.summary import mask_secrets
-from batch.run.ownership import new_owner_id, owner_is_dead
+from batch.run.ownership import new_owner_id, owner_host, owner_is_dead
 from batch.run.progress import ProgressCallback, ProgressTracker
 from batch.run.retry import RetryPolicy, Sleep
 from batch.run.throttle import CircuitBreaker, RateLimiter
@@ -322,7 +322,7 @@ class BatchExecution:
             number = earlier + len(records) + 1
             started_at = datetime.now(UTC)
             outcome = _masked(await self.runner.run(self._spec(job, number)), secret_values)
-            records.append(_record(number, started_at, outcome))
+            records.append(_record(number, started_at, outcome, owner_host(self.owner)))
             self._observe(outcome)
             if self.policy.will_retry(outcome, len(records)) and repeatable(outcome):
                 self.store.record_attempt(job.job_id, records[-1], token)
@@ -401,7 +401,7 @@ def _masked(outcome: AttemptOutcome, secret_values: list[str]) -> AttemptOutcome
     )
 
 
-def _record(number: int, started_at: datetime, outcome: AttemptOutcome) -> AttemptRecord:
+def _record(number: int, started_at: datetime, outcome: AttemptOutcome, host: str) -> AttemptRecord:
     return AttemptRecord(
         number=number,
         started_at=started_at,
@@ -410,4 +410,5 @@ def _record(number: int, started_at: datetime, outcome: AttemptOutcome) -> Attem
         category=outcome.category,
         message=outcome.message,
         artifacts=[{"kind": a.kind, "path": a.path, "name": a.name} for a in outcome.artifacts],
+        host=host,
     )

@@ -23,7 +23,7 @@ import psutil
 from batch.exceptions import BatchBusyError
 from batch.store import ManifestStore
 
-__all__ = ["BATCH_LEASE_S", "new_owner_id", "owner_is_dead", "owning", "taking"]
+__all__ = ["BATCH_LEASE_S", "new_owner_id", "owner_host", "owner_is_dead", "owning", "taking"]
 
 logger = logging.getLogger("batchwright.ownership")
 
@@ -37,6 +37,11 @@ _live_here: set[str] = set()
 def new_owner_id() -> str:
     """Identifies this engine (host, pid, nonce) as the owner of the jobs it runs."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def owner_host(owner: str) -> str:
+    """``hostname:pid`` of an owner id: what an attempt records as where it ran."""
+    return owner.rsplit(":", 1)[0]
 
 
 def owner_is_dead(owner: str, me: str) -> bool:

@@ -53,11 +53,11 @@ JOB_COLUMNS = (
 """The columns ``new_job_params`` fills, in its order (bulk inserts and COPY)."""
 _ATTEMPT_VALUES = (
     ":job_id, :number, :started_at, CAST(:duration_s AS FLOAT), CAST(:ok AS INTEGER), "
-    "CAST(:category AS TEXT), :message, :artifacts"
+    "CAST(:category AS TEXT), :message, :artifacts, :host"
 )
 _INSERT_ATTEMPT = (
     "INSERT INTO attempts (job_id, number, started_at, duration_s, ok, category, message, "
-    "artifacts)"
+    "artifacts, host)"
 )
 INSERT_ATTEMPT = text(f"{_INSERT_ATTEMPT} VALUES ({_ATTEMPT_VALUES})")
 INSERT_ATTEMPT_IF_OWNER = text(
@@ -173,6 +173,7 @@ def attempt_params(job_id: str, attempt: AttemptRecord) -> dict[str, Any]:
         "category": attempt.category.value if attempt.category is not None else None,
         "message": attempt.message,
         "artifacts": dumps(attempt.artifacts),
+        "host": attempt.host,
     }
 
 
@@ -186,5 +187,6 @@ def attempt_from_row(row: RowMapping) -> AttemptRecord:
             "category": row["category"],
             "message": row["message"],
             "artifacts": json.loads(row["artifacts"]),
+            "host": row["host"],
         }
     )

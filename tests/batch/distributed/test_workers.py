@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import signal
+import socket
 import subprocess
 import time
 from collections import Counter
@@ -60,6 +61,9 @@ def test_a_batch_on_two_workers_each_entered_once_one_report(
         assert store.get_manifest(batch_id).status is BatchStatus.FINISHED
     assert [job.status for job in jobs] == [JobStatus.COMPLETED] * ROWS
     assert [len(job.attempts) for job in jobs] == [1] * ROWS
+    hosts = Counter(job.attempts[0].host for job in jobs)
+    worker_hosts = {f"{socket.gethostname()}:{proc.pid}" for proc in workers.procs}
+    assert set(hosts) <= worker_hosts, f"attempts must record the worker that ran them: {hosts}"
     report = json.loads((workers.artifacts / batch_id / "summary.json").read_text())
     assert report["counts"]["completed"] == ROWS, "one merged report of both workers' rows"
     assert "concurrency" in report

@@ -105,11 +105,12 @@ def small_batch() -> Iterator[BatchJob]:
         1,
         JobStatus.FAILED,
         [
-            attempt(1, False, "Timeout 3000ms exceeded"),
+            attempt(1, False, "Timeout 3000ms exceeded", host="worker-a:11"),
             attempt(
                 2,
                 False,
                 business,
+                host="worker-b:22",
                 category=ErrorCategory.BUSINESS,
                 artifacts=[SHOT, TRACE, {"kind": "html", "path": "/etc/passwd", "name": "x"}],
             ),
@@ -252,6 +253,7 @@ def test_results_csv_has_outcomes_extracted_values_and_artifacts(
         "error_category",
         "error_message",
         "duration_s",
+        "host",
         "customer_id",
         "confirmation",
         "artifacts",
@@ -263,6 +265,7 @@ def test_results_csv_has_outcomes_extracted_values_and_artifacts(
     assert rows[1]["status"] == "failed"
     assert rows[1]["attempts"] == "2"
     assert rows[1]["duration_s"] == "1.000"
+    assert (rows[1]["host"], rows[0]["host"]) == ("worker-b:22", ""), "the last attempt's host"
     assert rows[1]["artifacts"] == f"{SHOT['path']};{TRACE['path']}"
     assert (rows[3]["status"], rows[3]["error_category"]) == ("skipped", "")
     assert rows[3]["error_message"] == "bad row: 5 fields, expected 4"

@@ -93,10 +93,12 @@ def test_a_file_from_before_migrations_is_upgraded_in_place(tmp_path: Path) -> N
         assert old.counts == {JobStatus.COMPLETED: 1, JobStatus.FAILED: 1, JobStatus.PENDING: 1}
         failed = store.get_job("old-1")
         assert failed.row_data == {"name": "Zoë 1"}
-        assert [(a.number, a.message) for a in failed.attempts] == [(1, "rejected")]
+        assert [(a.number, a.message, a.host) for a in failed.attempts] == [(1, "rejected", "")]
         token = store.claim_job("old-2", "w", 60)  # still usable: moves, new batches
         assert token is not None
-        store.finish_job("old-2", token, attempt(1, ok=True), JobStatus.COMPLETED)
+        ran = attempt(1, ok=True).model_copy(update={"host": "worker-7:4242"})
+        store.finish_job("old-2", token, ran, JobStatus.COMPLETED)
+        assert [a.host for a in store.get_job("old-2").attempts] == ["worker-7:4242"]
         store.create_batch(manifest("new"), jobs("new", 3))
         assert store.find_completed_keys("signup", ["key-0", "key-2"]) == {
             "key-0": "old",
@@ -113,8 +115,11 @@ def test_a_file_from_before_migrations_is_upgraded_in_place(tmp_path: Path) -> N
     ManifestStore(path).close()  # a second open finds it current
 
 
-def test_a_new_file_has_the_schema_of_a_file_from_before_migrations(tmp_path: Path) -> None:
+def test_a_file_upgraded_from_before_migrations_has_the_schema_of_a_new_file(
+    tmp_path: Path,
+) -> None:
     write_v1_store(tmp_path / "old.db")
+    ManifestStore(tmp_path / "old.db").close()
     ManifestStore(tmp_path / "new.db").close()
     assert schema_of(tmp_path / "new.db") == schema_of(tmp_path / "old.db")
 

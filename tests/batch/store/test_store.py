@@ -33,6 +33,7 @@ from batch.models import (
 )
 from batch.settings import BatchSettings
 from batch.store import BatchKeys, ManifestStore, StoreUrl, default_store_path
+from batch.store._schema import SCHEMA_VERSION
 from runtime.outcome import ErrorCategory
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -105,7 +106,7 @@ def test_opens_a_wal_database_with_a_versioned_schema(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     finally:
         conn.close()
 
@@ -123,7 +124,7 @@ def test_refuses_a_schema_from_a_newer_version(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA user_version = 99")
     conn.close()
-    with pytest.raises(StoreError, match=r"schema version 99.*reads version 1"):
+    with pytest.raises(StoreError, match=rf"schema version 99.*reads version {SCHEMA_VERSION}\b"):
         ManifestStore(path)
 
 

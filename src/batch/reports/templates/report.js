@@ -70,7 +70,9 @@
     status.appendChild(el("span", row.s.replace("_", " "), "badge st-" + row.s));
     if (row.f) { status.appendChild(el("span", "flaky", "badge flaky")); }
     tr.appendChild(status);
-    tr.appendChild(el("td", row.a, "num"));
+    var attempts = el("td", row.a, "num");
+    if (row.h) { attempts.title = "last attempt ran on " + row.h; }
+    tr.appendChild(attempts);
     tr.appendChild(el("td", row.a ? row.d.toFixed(2) + " s" : "", "num"));
     var error = el("td", null, "msg");
     if (row.c) { error.appendChild(el("span", row.c, "category")); }
