@@ -19,6 +19,7 @@ __all__ = [
     "PRIORITIES",
     "QUEUE",
     "RUN_JOB",
+    "VERIFY_ATTEMPT",
     "make_app",
     "publish_job",
     "redis_priority",
@@ -28,6 +29,9 @@ __all__ = [
 QUEUE = "batchwright"
 """The default queue; ``batchwright worker --queues`` and ``run --queue`` pick others."""
 RUN_JOB = "batchwright.run_job"
+VERIFY_ATTEMPT = 0
+"""The ``run_attempt`` of a message that checks a needs_review row with the flow's
+``verify:`` steps instead of running it."""
 
 PRIORITIES: dict[Priority, int] = {"high": 9, "normal": 5, "low": 1}
 """The seed's priorities, higher first (AMQP's convention)."""

@@ -16,6 +16,7 @@ from celery import Celery
 
 from batch.distributed.celery_app import QUEUE, make_app
 from batch.distributed.limits import (
+    PendingChecks,
     SharedBreaker,
     SharedFailureLimit,
     broker_reachable,
@@ -25,7 +26,7 @@ from batch.distributed.sweep import finalize, recover_lost_workers, republish_pe
 from batch.engine import BatchEngine
 from batch.models import BatchStatus, JobStatus
 from batch.reports.summary import BatchSummary
-from batch.run.ownership import new_owner_id
+from batch.run.ownership import new_owner_id, refuse_live_holder
 from batch.run.progress import ProgressCallback, ProgressTracker
 from batch.settings import Priority
 from runtime.errors import ConfigurationError
@@ -75,9 +76,13 @@ class DistributedRun:
         self.redis = redis_client(engine.settings.broker_url)
         self.breaker = SharedBreaker(self.redis, batch_id, engine.settings.circuit_breaker)
         self.failures = SharedFailureLimit(self.redis, batch_id, engine.settings.max_failures)
+        self.checks = PendingChecks(self.redis, batch_id)
 
     def submit(self) -> int:
-        """Record the run settings, then publish every pending job; how many."""
+        """Record the run settings, then publish every pending job, and a check of every
+        needs_review job (settled by the flow's verify steps, if it has any); how many
+        pending jobs were sent."""
+        refuse_live_holder(self.store, self.batch_id, self.owner)
         settings = self.engine.settings
         run_settings = settings.model_dump(mode="json", include=set(RUN_SETTINGS))
         record = {"priority": self.priority, "queue": self.queue, "settings": run_settings}
@@ -87,6 +92,12 @@ class DistributedRun:
         self.breaker.reset()
         self.failures.reset()
         self.store.set_batch_status(self.batch_id, BatchStatus.RUNNING)
+        # as in-process: a lost engine's rows are recovered (re-run or needs_review),
+        # then needs_review rows are checked before the batch can settle
+        recover_lost_workers(self.store, self.batch_id, self.owner)
+        review = self.store.count_by_status(self.batch_id).get(JobStatus.NEEDS_REVIEW, 0)
+        self.checks.expect(review)  # counted before a fast worker can check one
+        republish_pending(self.app, self.store, self.batch_id, JobStatus.NEEDS_REVIEW)
         return republish_pending(self.app, self.store, self.batch_id)
 
     def cancel(self) -> None:
@@ -117,7 +128,14 @@ class DistributedRun:
                 or self.failures.reached
                 or self.store.cancel_requested(self.batch_id)
             )
-            summary = finalize(self.store, self.batch_id, settings, self.owner, held=held)
+            summary = finalize(
+                self.store,
+                self.batch_id,
+                settings,
+                self.owner,
+                held=held,
+                checking=self.checks.outstanding,
+            )
             if summary is not None:
                 self._show(tracker, counts, already_done)
                 return summary

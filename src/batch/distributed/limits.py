@@ -6,6 +6,8 @@ Redis's clock), then sleeps until its slot: starts are evenly spaced whichever
 worker takes them. ``SharedBreaker``: consecutive transient failures counted over
 every worker's attempts; once open, workers leave the batch's rows pending.
 ``SharedFailureLimit``: ``--max-failures``, failed rows counted over every worker.
+``PendingChecks``: needs_review rows sent for a ``verify:`` check and not yet checked,
+so that no process settles the batch before they are.
 
 While Redis is unreachable both fail safe for the rows: the limiter spaces this
 worker's starts alone, the breaker counts nothing and stays as it was.
@@ -22,6 +24,7 @@ import redis
 from runtime.outcome import AttemptOutcome, ErrorCategory
 
 __all__ = [
+    "PendingChecks",
     "SharedBreaker",
     "SharedFailureLimit",
     "SharedRateLimiter",
@@ -158,3 +161,35 @@ class SharedFailureLimit:
     def reset(self) -> None:
         """A new run of the batch counts afresh (as in-process: per run)."""
         self._client.delete(self._count)
+
+
+class PendingChecks:
+    """How many needs_review rows sent to the workers for a ``verify:`` check are not
+    checked yet: until none are, the batch is not settled (a check may send its row to
+    be run). Expires with the other keys, so lost messages cannot hold a batch forever."""
+
+    CHECK_TTL_S = 3600
+
+    def __init__(self, client: redis.Redis, batch_id: str) -> None:
+        self._client = client
+        self._count = _key(batch_id, "pending_checks")
+
+    def expect(self, count: int) -> None:
+        if count:
+            self._client.set(self._count, count, ex=self.CHECK_TTL_S)
+        else:
+            self._client.delete(self._count)
+
+    def done(self) -> None:
+        try:
+            if int(self._client.decr(self._count)) <= 0:
+                self._client.delete(self._count)
+        except redis.RedisError as exc:
+            logger.warning("a verify check was not counted (%s); its key expires", exc)
+
+    @property
+    def outstanding(self) -> bool:
+        try:
+            return int(self._client.get(self._count) or 0) > 0
+        except redis.RedisError:
+            return False

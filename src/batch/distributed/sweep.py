@@ -17,11 +17,11 @@ from typing import Any
 
 from celery import Celery
 
-from batch.distributed.celery_app import QUEUE, publish_job
+from batch.distributed.celery_app import QUEUE, VERIFY_ATTEMPT, publish_job
 from batch.engine import BatchEngine
 from batch.models import BatchStatus, JobStatus
 from batch.reports.summary import BatchSummary
-from batch.run.ownership import owner_is_dead
+from batch.run.ownership import FINALIZE_SUFFIX, owner_is_dead
 from batch.settings import BatchSettings
 from batch.store import ManifestStore
 from runtime.run_context import RunContext
@@ -53,15 +53,21 @@ def recover_lost_workers(store: ManifestStore, batch_id: str, me: str) -> int:
     return moved
 
 
-def republish_pending(app: Celery, store: ManifestStore, batch_id: str) -> int:
-    """A message for every pending job of the batch, at the batch's priority."""
+def republish_pending(
+    app: Celery, store: ManifestStore, batch_id: str, status: JobStatus = JobStatus.PENDING
+) -> int:
+    """A message for every job of the batch in ``status``, at the batch's priority: pending
+    jobs to run, or needs_review jobs to check with the flow's verify steps (a worker
+    without them leaves the row as it is)."""
     record = workers_record(store.get_manifest(batch_id).settings)
+    attempt = VERIFY_ATTEMPT if status is JobStatus.NEEDS_REVIEW else 1
     sent = 0
-    for job_id in store.iter_job_ids(batch_id, [JobStatus.PENDING]):
+    for job_id in store.iter_job_ids(batch_id, [status]):
         publish_job(
             app,
             batch_id,
             job_id,
+            run_attempt=attempt,
             priority=record.get("priority", "normal"),
             queue=record.get("queue", QUEUE),
         )
@@ -77,13 +83,20 @@ def settled(counts: Mapping[JobStatus, int], *, held: bool) -> bool:
 
 
 def finalize(
-    store: ManifestStore, batch_id: str, settings: BatchSettings, owner: str, *, held: bool
+    store: ManifestStore,
+    batch_id: str,
+    settings: BatchSettings,
+    owner: str,
+    *,
+    held: bool,
+    checking: bool = False,
 ) -> BatchSummary | None:
     """Settle the batch's status and write its one merged report, if nothing is left to
-    run; a batch lease makes one process do it at a time. None: not settled yet."""
-    if not settled(store.count_by_status(batch_id), held=held):
+    run (``checking``: verify checks are outstanding, which may send rows to run); a
+    batch lease makes one process do it at a time. None: not settled yet."""
+    if checking or not settled(store.count_by_status(batch_id), held=held):
         return None
-    lock = f"{owner}:finalize"
+    lock = f"{owner}{FINALIZE_SUFFIX}"
     if not store.acquire_batch(batch_id, lock, FINALIZE_LEASE_S):
         return None
     try:

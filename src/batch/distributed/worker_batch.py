@@ -10,7 +10,12 @@ import redis
 
 from batch.distributed.celery_app import QUEUE
 from batch.distributed.flow_store import FlowCache
-from batch.distributed.limits import SharedBreaker, SharedFailureLimit, SharedRateLimiter
+from batch.distributed.limits import (
+    PendingChecks,
+    SharedBreaker,
+    SharedFailureLimit,
+    SharedRateLimiter,
+)
 from batch.distributed.sweep import workers_record
 from batch.models import BatchManifest
 from batch.run.retry import RetryPolicy
@@ -44,6 +49,7 @@ class WorkerBatch:
     rate: SharedRateLimiter | None
     breaker: SharedBreaker
     failures: SharedFailureLimit
+    checks: PendingChecks
 
     @property
     def held(self) -> bool:
@@ -80,4 +86,5 @@ class WorkerBatch:
             rate=SharedRateLimiter(client, batch_id, settings.rate) if settings.rate else None,
             breaker=SharedBreaker(client, batch_id, settings.circuit_breaker),
             failures=SharedFailureLimit(client, batch_id, settings.max_failures),
+            checks=PendingChecks(client, batch_id),
         )

@@ -22,14 +22,14 @@ from typing import Any, TypeVar
 
 from celery import Celery
 
-from batch.distributed.celery_app import publish_job
+from batch.distributed.celery_app import VERIFY_ATTEMPT, publish_job
 from batch.distributed.flow_store import FlowCache
 from batch.distributed.limits import broker_reachable, redis_client
 from batch.distributed.sweep import finalize, recover_lost_workers, republish_pending
 from batch.distributed.worker_batch import WorkerBatch
 from batch.exceptions import BatchEngineError
 from batch.models import FINAL_STATUSES, BatchStatus, JobStatus
-from batch.run.execution import _masked, _record
+from batch.run.execution import attempt_record, masked_outcome, settle_verified
 from batch.run.ownership import new_owner_id, owner_host
 from batch.settings import BatchSettings
 from batch.store import ManifestStore
@@ -178,6 +178,13 @@ class WorkerRuntime:
         if batch.held:
             self._finalize(batch_id, held=True)
             return "held: circuit breaker open or --max-failures reached"
+        if run_attempt == VERIFY_ATTEMPT:
+            return await self._verify(batch, job_id)
+        return await self._run(batch, job_id, run_attempt)
+
+    async def _run(self, batch: WorkerBatch, job_id: str, run_attempt: int) -> str:
+        """Claim the job and run one attempt of it, unless it is not this message's."""
+        batch_id = batch.batch_id
         if batch.rate is not None:
             if self.store.get_job(job_id).status in _ENDED:
                 return "not run: already settled"  # a duplicate takes no rate slot
@@ -213,6 +220,28 @@ class WorkerRuntime:
             self._finalize(batch_id, held=held)
         return str(status)
 
+    async def _verify(self, batch: WorkerBatch, job_id: str) -> str:
+        """Check a needs_review row with the flow's verify steps, as the in-process
+        engine does on resume: found -> completed, not found -> run it (a new message).
+        Look-only steps: a duplicated check is harmless, the transition settles once."""
+        job = self.store.get_job(job_id)
+        if job.status is not JobStatus.NEEDS_REVIEW or not batch.flow.verify:
+            batch.checks.done()
+            self._finalize(batch.batch_id, held=False)
+            return f"not verified: {job.status}, {len(batch.flow.verify)} verify steps"
+        spec = JobSpec(job.job_id, job.batch_id, job.row_index, job.row_data, 0, verify=True)
+        try:
+            status = settle_verified(self.store, job_id, await batch.runner.run(spec))
+        finally:
+            batch.checks.done()
+        if status is JobStatus.PENDING:
+            publish_job(
+                self.app, batch.batch_id, job_id, priority=batch.priority, queue=batch.queue
+            )
+        else:
+            self._finalize(batch.batch_id, held=False)
+        return f"verified: {status or 'inconclusive, left for review'}"
+
     def _refuse(self, job_id: str, message: str) -> str:
         """A job this worker cannot run at all (its flow does not load here): failed
         as a configuration error naming the worker, retryable once it is fixed."""
@@ -236,8 +265,8 @@ class WorkerRuntime:
         secret_values = [job.row_data.get(column, "") for column in batch.secrets]
         started_at = datetime.now(UTC)
         spec = JobSpec(job.job_id, job.batch_id, job.row_index, job.row_data, number)
-        outcome = _masked(await batch.runner.run(spec), secret_values)
-        record = _record(number, started_at, outcome, owner_host(self.owner))
+        outcome = masked_outcome(await batch.runner.run(spec), secret_values)
+        record = attempt_record(number, started_at, outcome, owner_host(self.owner))
         if batch.breaker.observe(outcome):
             logger.warning(
                 "batch %s: circuit breaker open after %d consecutive transient failures "
@@ -287,7 +316,9 @@ class WorkerRuntime:
     def _finalize(self, batch_id: str, *, held: bool) -> None:
         """The worker that sees a batch settle writes its status and merged report."""
         held = held or self.store.cancel_requested(batch_id)
+        batch = self.batches.get(batch_id)
+        checking = batch is not None and batch.checks.outstanding
         try:
-            finalize(self.store, batch_id, self.settings, self.owner, held=held)
+            finalize(self.store, batch_id, self.settings, self.owner, held=held, checking=checking)
         except Exception:
             logger.exception("batch %s: writing the reports failed", batch_id)

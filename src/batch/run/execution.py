@@ -24,6 +24,7 @@ from typing import Protocol
 
 from tenacity import retry_if_result
 
+from batch.exceptions import InvalidTransitionError
 from batch.models import AttemptRecord, BatchJob, BatchStatus, JobStatus
 from batch.reports.summary import mask_secrets
 from batch.run.ownership import new_owner_id, owner_host, owner_is_dead
@@ -39,6 +40,9 @@ __all__ = [
     "ConcurrencyLimiter",
     "ExecutionOptions",
     "StoreCommitRecorder",
+    "attempt_record",
+    "masked_outcome",
+    "settle_verified",
 ]
 
 logger = logging.getLogger("batchwright.execution")
@@ -194,16 +198,7 @@ class BatchExecution:
         (pending, entered by this run); anything else leaves it for a person."""
         for job in self.store.iter_jobs(self.batch_id, [JobStatus.NEEDS_REVIEW]):
             outcome = await self.runner.run(self._spec(job, 0, verify=True))
-            if outcome.ok:
-                status, message = JobStatus.COMPLETED, "verified: the record exists"
-            elif outcome.category is ErrorCategory.BUSINESS:
-                status, message = JobStatus.PENDING, ""
-            else:
-                logger.warning("job %s: verify inconclusive: %s", job.job_id, outcome.message)
-                continue
-            self.store.transition(
-                job.job_id, status, expected=[JobStatus.NEEDS_REVIEW], error_message=message
-            )
+            settle_verified(self.store, job.job_id, outcome)
 
     async def run(self) -> BatchStatus:
         """Run every pending job; return the batch's status afterwards."""
@@ -321,8 +316,8 @@ class BatchExecution:
         async def attempt() -> AttemptOutcome:
             number = earlier + len(records) + 1
             started_at = datetime.now(UTC)
-            outcome = _masked(await self.runner.run(self._spec(job, number)), secret_values)
-            records.append(_record(number, started_at, outcome, owner_host(self.owner)))
+            outcome = masked_outcome(await self.runner.run(self._spec(job, number)), secret_values)
+            records.append(attempt_record(number, started_at, outcome, owner_host(self.owner)))
             self._observe(outcome)
             if self.policy.will_retry(outcome, len(records)) and repeatable(outcome):
                 self.store.record_attempt(job.job_id, records[-1], token)
@@ -390,7 +385,25 @@ class BatchExecution:
         return status
 
 
-def _masked(outcome: AttemptOutcome, secret_values: list[str]) -> AttemptOutcome:
+def settle_verified(store: ManifestStore, job_id: str, outcome: AttemptOutcome) -> JobStatus | None:
+    """Settle a needs_review row by its verify run: the record found -> completed; a
+    business failure (not found) -> pending, to be entered; anything else leaves it
+    for a person (None). A row someone settled meanwhile is left as it is."""
+    if outcome.ok:
+        status, message = JobStatus.COMPLETED, "verified: the record exists"
+    elif outcome.category is ErrorCategory.BUSINESS:
+        status, message = JobStatus.PENDING, ""
+    else:
+        logger.warning("job %s: verify inconclusive: %s", job_id, outcome.message)
+        return None
+    try:
+        store.transition(job_id, status, expected=[JobStatus.NEEDS_REVIEW], error_message=message)
+    except InvalidTransitionError:
+        return None
+    return status
+
+
+def masked_outcome(outcome: AttemptOutcome, secret_values: list[str]) -> AttemptOutcome:
     """The outcome with secret values masked in its message and extracted values."""
     if not any(secret_values):
         return outcome
@@ -401,7 +414,9 @@ def _masked(outcome: AttemptOutcome, secret_values: list[str]) -> AttemptOutcome
     )
 
 
-def _record(number: int, started_at: datetime, outcome: AttemptOutcome, host: str) -> AttemptRecord:
+def attempt_record(
+    number: int, started_at: datetime, outcome: AttemptOutcome, host: str
+) -> AttemptRecord:
     return AttemptRecord(
         number=number,
         started_at=started_at,

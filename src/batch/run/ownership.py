@@ -23,12 +23,24 @@ import psutil
 from batch.exceptions import BatchBusyError
 from batch.store import ManifestStore
 
-__all__ = ["BATCH_LEASE_S", "new_owner_id", "owner_host", "owner_is_dead", "owning", "taking"]
+__all__ = [
+    "BATCH_LEASE_S",
+    "FINALIZE_SUFFIX",
+    "new_owner_id",
+    "owner_host",
+    "owner_is_dead",
+    "owning",
+    "refuse_live_holder",
+    "taking",
+]
 
 logger = logging.getLogger("batchwright.ownership")
 
 BATCH_LEASE_S = 30.0
 """How long a batch stays taken after its engine stops renewing (a crash on another host)."""
+
+FINALIZE_SUFFIX = ":finalize"
+"""Ends the owner id under which a worker briefly takes a batch to write its reports."""
 
 _live_here: set[str] = set()
 """The owners running a batch in this process now (their pid is ours, yet they live)."""
@@ -60,9 +72,11 @@ def owner_is_dead(owner: str, me: str) -> bool:
 
 
 def _take(store: ManifestStore, batch_id: str, owner: str, lease_s: float) -> None:
-    """Become the batch's owner, releasing a dead holder first; refuse a live one."""
+    """Become the batch's owner, releasing a dead holder first; refuse a live one, and
+    a batch whose rows workers are running (they hold job leases, not the batch's)."""
     for _ in range(3):  # a holder may die or expire between two reads: look again
         if store.acquire_batch(batch_id, owner, lease_s):
+            _refuse_live_workers(store, batch_id, owner)
             return
         holder = store.batch_owner(batch_id)
         if holder is None:
@@ -75,6 +89,24 @@ def _take(store: ManifestStore, batch_id: str, owner: str, lease_s: float) -> No
             batch_id, holder, to_pending, to_review,
         )  # fmt: skip
     raise BatchBusyError(batch_id, store.batch_owner(batch_id) or "unknown:?")
+
+
+def _refuse_live_workers(store: ManifestStore, batch_id: str, owner: str) -> None:
+    """Workers run a batch's rows under job leases only: one still renewing them (its
+    leases live after expired ones are re-queued) means the batch is theirs for now."""
+    store.requeue_stale(batch_id)
+    live = sorted(o for o in store.running_owners(batch_id) if not owner_is_dead(o, owner))
+    if live:
+        store.release_owner(owner)
+        raise BatchBusyError(batch_id, live[0])
+
+
+def refuse_live_holder(store: ManifestStore, batch_id: str, me: str) -> None:
+    """For a process handing a batch to the workers: refuse while an engine runs it
+    (a finishing worker's short report lock aside)."""
+    holder = store.batch_owner(batch_id)
+    if holder and not holder.endswith(FINALIZE_SUFFIX) and not owner_is_dead(holder, me):
+        raise BatchBusyError(batch_id, holder)
 
 
 async def _renew(store: ManifestStore, owner: str, lease_s: float) -> None:

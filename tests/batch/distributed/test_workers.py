@@ -3,6 +3,7 @@ or whichever worker dies."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import signal
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 import redis
+from paths import REPO
 from workers_cluster import (
     LEASE_S,
     Cluster,
@@ -30,7 +32,9 @@ from workers_cluster import (
 from batch.distributed.celery_app import QUEUE, make_app, publish_job
 from batch.distributed.dispatch import DistributedRun
 from batch.engine import BatchEngine
+from batch.exceptions import BatchBusyError
 from batch.models import BatchStatus, JobStatus
+from batch.run.ownership import taking
 from batch.settings import BatchSettings, load_settings
 from batch.store import ManifestStore
 from runtime.outcome import ErrorCategory
@@ -404,3 +408,61 @@ def test_max_failures_counts_every_workers_failed_rows(
     assert 3 <= manifest.failed <= 3 + 5, manifest.counts
     assert manifest.count(JobStatus.PENDING) >= 30 - 8, manifest.counts
     assert "max-failures" in str(manifest.settings.get("stop_reason"))
+
+
+def test_needs_review_rows_are_settled_by_the_workers_running_the_verify_steps(
+    workers: Cluster, site: Any, site_url: str, tmp_path: Path
+) -> None:
+    flow = tmp_path / "verified.yaml"  # the example: idempotent false, with verify steps
+    flow.write_text((REPO / "examples" / "add_customer.yaml").read_text(encoding="utf-8"))
+    data = tmp_path / "people.csv"
+    data.write_text(
+        "name,email,plan,notes\nA,a@example.com,pro,\nB,b@example.com,pro,\nC,c@example.com,pro,\n"
+    )
+    engine = BatchEngine(RunContext(cluster_settings(workers, site_url, tmp_path)))
+    batch_id = engine.create_batch_jobs(data, flow).batch_id
+    job_ids = engine.store.job_ids(batch_id)
+    dead = f"{socket.gethostname()}:999999999:deadbeef"  # an engine that crashed mid-row
+    for job_id in job_ids[:2]:
+        token = engine.store.claim_job(job_id, dead, lease_s=3600)
+        assert token is not None
+        engine.store.mark_reached_commit(job_id, token)
+    # the crash happened after A's submit reached the app, before B's did
+    site.state.add_customer({"name": "A", "email": "a@example.com", "plan": "pro", "notes": ""})
+
+    run = DistributedRun(engine, batch_id)
+    run.submit()
+    summary = asyncio.run(run.attach())
+    engine.close()
+
+    with store_of(workers) as store:
+        jobs = [store.get_job(job_id) for job_id in job_ids]
+    assert [job.status for job in jobs] == [JobStatus.COMPLETED] * 3
+    assert jobs[0].error_message == "verified: the record exists"
+    assert jobs[0].attempts == [], "found by the verify steps: never entered again"
+    assert len(jobs[1].attempts) == 1, "not found: entered by the workers"
+    assert submitted_emails(site) == Counter(
+        {"a@example.com": 1, "b@example.com": 1, "c@example.com": 1}
+    )
+    assert summary.completed_jobs == 3
+
+
+async def test_a_batch_the_workers_run_is_refused_to_an_in_process_engine_and_back(
+    workers: Cluster, site: Any, site_url: str, tmp_path: Path
+) -> None:
+    data, flow = write_batch(tmp_path, 12, ms=1500, idempotent=True)
+    engine = BatchEngine(RunContext(cluster_settings(workers, site_url, tmp_path)))
+    batch_id = engine.create_batch_jobs(data, flow).batch_id
+    DistributedRun(engine, batch_id).submit()
+    wait_until(lambda: engine.store.running_owners(batch_id), 60, "the workers to start rows")
+    with pytest.raises(BatchBusyError) as refused:
+        await engine.execute_batch_jobs(batch_id)
+    assert int(refused.value.pid) in {proc.pid for proc in workers.procs}
+    engine.cancel_batch(batch_id)
+    wait_until(
+        lambda: engine.store.get_manifest(batch_id).status is BatchStatus.INTERRUPTED, 60, "stop"
+    )
+    with taking(engine.store, batch_id), pytest.raises(BatchBusyError, match=batch_id):
+        DistributedRun(engine, batch_id).submit()  # an in-process engine holds it now
+    assert max(submitted_emails(site).values()) == 1
+    engine.close()
