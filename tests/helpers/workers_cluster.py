@@ -19,7 +19,9 @@ from typing import Any
 import redis
 
 WORKER_CONCURRENCY = 3
-LEASE_S = 6.0
+LEASE_S = 10.0
+"""Short, so lost-lease tests stay quick; long enough that a loaded CI machine (load 12 on
+2 cores was seen to stall a worker's heartbeat past 6 s) does not expire live leases."""
 
 
 def free_port() -> int:

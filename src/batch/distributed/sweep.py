@@ -26,7 +26,7 @@ from batch.settings import BatchSettings
 from batch.store import ManifestStore
 from runtime.run_context import RunContext
 
-__all__ = ["finalize", "recover_lost_workers", "republish_pending", "settled", "workers_record"]
+__all__ = ["finalize", "recover_lost_workers", "republish_pending", "workers_record"]
 
 logger = logging.getLogger("batchwright.distributed")
 
@@ -75,13 +75,6 @@ def republish_pending(
     return sent
 
 
-def settled(counts: Mapping[JobStatus, int], *, held: bool) -> bool:
-    """Nothing running, and nothing pending unless held (cancel or breaker open)."""
-    if counts.get(JobStatus.RUNNING, 0):
-        return False
-    return held or not counts.get(JobStatus.PENDING, 0)
-
-
 def finalize(
     store: ManifestStore,
     batch_id: str,
@@ -94,7 +87,8 @@ def finalize(
     """Settle the batch's status and write its one merged report, if nothing is left to
     run (``checking``: verify checks are outstanding, which may send rows to run); a
     batch lease makes one process do it at a time. None: not settled yet."""
-    if checking or not settled(store.count_by_status(batch_id), held=held):
+    unsettled = [JobStatus.RUNNING] if held else [JobStatus.RUNNING, JobStatus.PENDING]
+    if checking or store.has_jobs_in(batch_id, unsettled):
         return None
     lock = f"{owner}{FINALIZE_SUFFIX}"
     if not store.acquire_batch(batch_id, lock, FINALIZE_LEASE_S):

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 
 from batch.models import AttemptRecord, BatchJob, BatchManifest, JobStatus
 from batch.store import _codec as codec
 from batch.store._dialect import each, json_list, statement
 
 __all__ = [
+    "any_job_in",
     "completed_keys",
     "counts",
     "job",
@@ -35,6 +36,17 @@ def counts(conn: Connection, batch_id: str) -> dict[JobStatus, int]:
         {"batch_id": batch_id},
     )
     return {JobStatus(status): n for status, n in rows}
+
+
+_ANY_JOB_IN = text(
+    "SELECT 1 FROM jobs WHERE batch_id = :batch_id AND status IN :statuses LIMIT 1"
+).bindparams(bindparam("statuses", expanding=True))
+
+
+def any_job_in(conn: Connection, batch_id: str, statuses: Collection[JobStatus]) -> bool:
+    """One index probe, where ``counts`` reads every job of the batch."""
+    params = {"batch_id": batch_id, "statuses": [s.value for s in statuses]}
+    return conn.execute(_ANY_JOB_IN, params).first() is not None
 
 
 def manifest(conn: Connection, batch_id: str) -> BatchManifest | None:

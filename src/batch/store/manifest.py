@@ -186,6 +186,11 @@ class ManifestStore:
             self._require_batch(conn, batch_id)
             return reads.counts(conn, batch_id)
 
+    def has_jobs_in(self, batch_id: str, statuses: Collection[JobStatus]) -> bool:
+        """Whether any job of the batch is in one of ``statuses`` (cheap at any size)."""
+        with self._tx(write=False) as conn:
+            return reads.any_job_in(conn, batch_id, statuses)
+
     def set_batch_status(self, batch_id: str, status: BatchStatus) -> None:
         with self._tx() as conn:
             self._require_batch(conn, batch_id)

@@ -183,6 +183,21 @@ def test_counts_and_total_are_derived_from_the_jobs(store: ManifestStore, batch:
     assert store.count_by_status(batch) == got.counts
 
 
+def test_has_jobs_in_answers_whether_any_job_has_one_of_the_statuses(
+    store: ManifestStore, batch: str
+) -> None:
+    unsettled = [JobStatus.PENDING, JobStatus.RUNNING]
+    assert store.has_jobs_in(batch, unsettled)
+    assert not store.has_jobs_in(batch, [JobStatus.COMPLETED])
+    for job_id in store.job_ids(batch):
+        token = store.claim_job(job_id, "w", 60)
+        assert token is not None
+        assert store.has_jobs_in(batch, [JobStatus.RUNNING])
+        store.finish_job(job_id, token, attempt(1, ok=True), JobStatus.COMPLETED)
+    assert not store.has_jobs_in(batch, unsettled)
+    assert store.has_jobs_in(batch, [JobStatus.COMPLETED, JobStatus.FAILED])
+
+
 def test_bad_rows_can_be_inserted_as_skipped_jobs(store: ManifestStore) -> None:
     rows = [job("b1", 0), job("b1", 1, status=JobStatus.SKIPPED, error_message="3 fields, 2")]
     store.create_batch(manifest("b1"), rows)
