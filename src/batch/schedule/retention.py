@@ -16,8 +16,9 @@ import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from batch.exceptions import BatchNotFoundError, ConfigurationError
 from batch.models import BatchManifest, BatchStatus, JobStatus
@@ -29,6 +30,7 @@ from batch.store._retention import RetentionStore
 __all__ = [
     "PruneOptions",
     "PruneResult",
+    "PruneStatus",
     "PrunedBatch",
     "apply_retention",
     "folder_size",
@@ -36,17 +38,27 @@ __all__ = [
     "prune",
 ]
 
-StatusFilter = Literal["finished", "failed", "all"]
-_AGE = re.compile(r"(\d+)\s*([wdhm])")
+
+class PruneStatus(StrEnum):
+    """Which old batches a prune selects (``--status``)."""
+
+    FINISHED = "finished"
+    """Every row completed or was skipped."""
+    FAILED = "failed"
+    """The others: rows failed, cancelled, needing review, or left unfinished."""
+    ALL = "all"
+
+
+_AGE = re.compile(r"(\d+)\s*([wdhms])")
 _UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1),
-          "m": timedelta(minutes=1)}  # fmt: skip
+          "m": timedelta(minutes=1), "s": timedelta(seconds=1)}  # fmt: skip
 _BATCH_DIR = re.compile(r"(\d{8}-\d{6})-[0-9a-f]{6}")
 """A batch's folder name (``new_batch_id``): its creation time, to the second."""
 _PRUNING = ".pruning-"
 
 
 def parse_age(text: str) -> timedelta:
-    """``30d``, ``12h``, ``2w``, ``90m`` as a timedelta; refused clearly otherwise."""
+    """``30d``, ``12h``, ``2w``, ``90m``, ``45s`` as a timedelta; refused clearly otherwise."""
     found = _AGE.fullmatch(text.strip())
     if found is None or int(found.group(1)) == 0:
         raise ConfigurationError(
@@ -58,9 +70,7 @@ def parse_age(text: str) -> timedelta:
 @dataclass(frozen=True)
 class PruneOptions:
     older_than: timedelta
-    status: StatusFilter = "all"
-    """``finished``: batches whose every row completed or was skipped; ``failed``: the
-    others (rows failed, cancelled, or left unfinished); ``all``: both."""
+    status: PruneStatus = PruneStatus.ALL
     keep_failed: bool = False
     include_review: bool = False
     dry_run: bool = False
@@ -111,16 +121,18 @@ def remove_folder(path: Path) -> None:
     shutil.rmtree(doomed, ignore_errors=True)
 
 
-def _kind(manifest: BatchManifest) -> str:
+def _kind(manifest: BatchManifest) -> PruneStatus:
     clean = {JobStatus.COMPLETED, JobStatus.SKIPPED}
     unclean = any(n for status, n in manifest.counts.items() if status not in clean)
-    return "finished" if manifest.status is BatchStatus.FINISHED and not unclean else "failed"
+    if manifest.status is BatchStatus.FINISHED and not unclean:
+        return PruneStatus.FINISHED
+    return PruneStatus.FAILED
 
 
-def _wanted(kind: str, options: PruneOptions) -> bool:
-    if options.keep_failed and kind == "failed":
+def _wanted(kind: PruneStatus, options: PruneOptions) -> bool:
+    if options.keep_failed and kind is PruneStatus.FAILED:
         return False
-    return options.status in ("all", kind)
+    return options.status in (PruneStatus.ALL, kind)
 
 
 def prune(
@@ -160,7 +172,7 @@ def prune(
                 between_steps(batch_id)
             remove_folder(folder)
         created = manifest.created_at.isoformat()
-        result.removed.append(PrunedBatch(batch_id, created, kind, size))
+        result.removed.append(PrunedBatch(batch_id, created, kind.value, size))
         result.bytes_freed += size
     _leftovers(store, artifacts_dir, cutoff, result)
     return result
