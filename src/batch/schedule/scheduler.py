@@ -97,7 +97,7 @@ class Scheduler:
             if slot is None or not self.schedules.take_slot(record.name, slot, self.instance, now):
                 continue
             try:
-                result = await self._fire(record, slot, now)
+                result = await self._fire(record, slot)
             except Exception as exc:
                 reason = " ".join(str(exc).split()) or type(exc).__name__
                 result = SlotResult(record.name, slot, "failed", reason)
@@ -119,10 +119,11 @@ class Scheduler:
         floor = max(filter(None, (record.since, record.last_slot)), default=None)
         return slot if floor is None or slot > floor else None
 
-    async def _fire(self, record: ScheduleRecord, slot: datetime, now: datetime) -> SlotResult:
+    async def _fire(self, record: ScheduleRecord, slot: datetime) -> SlotResult:
         previous = record.last_batch_id
         if previous is not None:
-            busy = RetentionStore(self.store).activity(previous, now)
+            # leases are written with the real time, whatever clock drives the slots
+            busy = RetentionStore(self.store).activity(previous, utc_now())
             if busy is not None:
                 return SlotResult(
                     record.name, slot, "skipped", f"previous batch {previous} still runs ({busy})"
