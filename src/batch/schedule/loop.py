@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from batch.schedule.retention import apply_retention
 from batch.schedule.scheduler import Scheduler, utc_now
 from batch.settings import BatchSettings
+from batch.store import ManifestStore
 
 __all__ = ["DailyRetention", "run_scheduler"]
 
@@ -29,14 +30,14 @@ class DailyRetention:
         self.settings = settings
         self.last: datetime | None = None
 
-    def maybe_apply(self, scheduler: Scheduler, now: datetime) -> bool:
+    def maybe_apply(self, store: ManifestStore, now: datetime) -> bool:
         """Prune if retention is on and a day passed since the last prune; whether it did."""
         if self.settings.retention_days is None:
             return False
         if self.last is not None and now - self.last < timedelta(days=1):
             return False
         self.last = now
-        result = apply_retention(scheduler.store, self.settings, now)
+        result = apply_retention(store, self.settings, now)
         if result is not None and (result.removed or result.leftover_folders):
             logger.info(
                 "retention: %d batch(es) and %d leftover folder(s) pruned, %d bytes freed",
@@ -59,7 +60,7 @@ async def run_scheduler(
         try:
             await scheduler.tick(now)
             if retention is not None:
-                await asyncio.to_thread(retention.maybe_apply, scheduler, now)
+                await asyncio.to_thread(retention.maybe_apply, scheduler.store, now)
         except Exception:  # the loop outlives a bad tick (a store restarting)
             logger.exception("scheduler tick failed; next one in %g s", interval)
         with contextlib.suppress(TimeoutError):

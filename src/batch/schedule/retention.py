@@ -144,6 +144,7 @@ def prune(
     between_steps: Callable[[str], None] | None = None,
 ) -> PruneResult:
     """Remove the batches created before ``now - older_than`` that ``options`` select.
+    Whether a batch runs is read from its leases, in real time whatever ``now`` is.
 
     ``between_steps(batch_id)`` runs after a batch's rows are gone and before its folder
     goes (tests kill a prune there)."""
@@ -161,8 +162,8 @@ def prune(
             continue
         folder = artifacts_dir / batch_id
         size = folder_size(folder)
-        reason = _dry_reason(store, retention, manifest, now, options) if options.dry_run else (
-            retention.delete(batch_id, owner, now, include_review=options.include_review)
+        reason = _dry_reason(store, retention, manifest, options) if options.dry_run else (
+            retention.delete(batch_id, owner, include_review=options.include_review)
         )  # fmt: skip
         if reason is not None:
             result.kept[batch_id] = reason
@@ -182,11 +183,10 @@ def _dry_reason(
     store: ManifestStore,
     retention: RetentionStore,
     manifest: BatchManifest,
-    now: datetime,
     options: PruneOptions,
 ) -> str | None:
     """Why a real prune would keep the batch (the same checks, read only)."""
-    busy = retention.activity(manifest.batch_id, now)
+    busy = retention.activity(manifest.batch_id)
     if busy is not None:
         return busy
     review = store.count_by_status(manifest.batch_id).get(JobStatus.NEEDS_REVIEW, 0)

@@ -122,8 +122,7 @@ class Scheduler:
     async def _fire(self, record: ScheduleRecord, slot: datetime) -> SlotResult:
         previous = record.last_batch_id
         if previous is not None:
-            # leases are written with the real time, whatever clock drives the slots
-            busy = RetentionStore(self.store).activity(previous, utc_now())
+            busy = RetentionStore(self.store).activity(previous)  # leases: real time
             if busy is not None:
                 return SlotResult(
                     record.name, slot, "skipped", f"previous batch {previous} still runs ({busy})"

@@ -9,7 +9,7 @@ prune killed at any moment leaves each batch whole or gone, never half; ``list``
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, text
 
@@ -45,6 +45,10 @@ _DELETES = (
 )
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 def _activity(conn: Connection, batch_id: str, now: str) -> str | None:
     params = {"batch_id": batch_id, "now": now}
     owner = conn.execute(_LIVE_OWNER, params).scalar()
@@ -69,11 +73,11 @@ class RetentionStore:
     def __init__(self, store: ManifestStore) -> None:
         self.store = store
 
-    def activity(self, batch_id: str, now: datetime) -> str | None:
+    def activity(self, batch_id: str) -> str | None:
         """Why ``batch_id`` counts as running now (an engine's live lease, rows running,
-        rows queued on the workers), or None."""
+        rows queued on the workers), or None. Leases are real time, as their writers'."""
         with self.store.transaction(write=False) as conn:
-            return _activity(conn, batch_id, codec.to_iso(now))
+            return _activity(conn, batch_id, codec.to_iso(_now()))
 
     def created_before(self, cutoff: datetime) -> list[str]:
         """Ids of the batches created before ``cutoff``, oldest first."""
@@ -84,11 +88,10 @@ class RetentionStore:
             rows = conn.execute(query, {"cutoff": codec.to_iso(cutoff)}).fetchall()
         return [str(row[0]) for row in rows]
 
-    def delete(
-        self, batch_id: str, owner: str, now: datetime, *, include_review: bool = False
-    ) -> str | None:
+    def delete(self, batch_id: str, owner: str, *, include_review: bool = False) -> str | None:
         """Delete the batch's attempts, jobs and row in one transaction; None once done,
         else why it was kept (running, rows needing review, already gone)."""
+        now = _now()
         moment = codec.to_iso(now)
         params = {
             "batch_id": batch_id,

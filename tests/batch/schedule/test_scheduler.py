@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +129,8 @@ async def test_a_paused_schedule_fires_nothing_and_resumes_at_its_next_slot(
     ScheduleStore(store).set_paused("nightly", True, at(1, 12))
     assert await scheduler.tick(at(3, 12)) == []
     (view,) = list_schedules(store, at(3, 12))
-    assert view.paused and view.next_run is None
+    assert view.paused
+    assert view.next_run is None
     ScheduleStore(store).set_paused("nightly", False, at(4, 12))
     assert await scheduler.tick(at(4, 13)) == [], "the slots of the pause are not caught up"
     assert [r.slot for r in await scheduler.tick(at(5, 2))] == [at(5, 2)]
@@ -144,13 +145,13 @@ async def test_a_slot_whose_csv_vanished_fails_saying_why_and_the_next_one_still
 ) -> None:
     nightly(store, csv_file, make_settings)
     scheduler = Scheduler(store, recorder, engine_factory)
-    moved = csv_file.rename(csv_file.with_suffix(".bak"))
+    moved = await asyncio.to_thread(csv_file.rename, csv_file.with_suffix(".bak"))
     (failed,) = await scheduler.tick(at(2, 2))
     assert failed.outcome == "failed"
     assert "customers.csv" in failed.reason
     assert "no such file" in failed.reason.lower()
     assert store.list_batches() == []
-    moved.rename(csv_file)
+    await asyncio.to_thread(moved.rename, csv_file)
     (fired,) = await scheduler.tick(at(3, 2))
     assert fired.outcome == "fired"
 
@@ -188,7 +189,6 @@ async def test_the_loop_fires_a_batch_that_runs_against_the_site_in_the_backgrou
     make_settings: Any,
     engine_factory: EngineFactory,
     site: Any,
-    site_url: str,
 ) -> None:
     nightly(store, csv_file, make_settings)
     scheduler = Scheduler(store, in_background(run_in_process), engine_factory)
@@ -252,6 +252,8 @@ def test_an_invalid_schedule_is_refused_before_it_is_stored(
         "option(s) store_url cannot be set": {"options": {"store_url": "sqlite:///x"}},
     }
     for message, changes in cases.items():
-        with pytest.raises(Exception, match=message.replace("*", r"\*").replace("(", r"\(").replace(")", r"\)")):
+        with pytest.raises(
+            Exception, match=message.replace("*", r"\*").replace("(", r"\(").replace(")", r"\)")
+        ):
             add(**changes)
     assert ScheduleStore(store).all() == []

@@ -30,30 +30,33 @@ def test_a_batch_goes_with_its_jobs_and_attempts_and_nothing_else(
     finished_batch(store, "other")
     retention = RetentionStore(store)
     assert retention.created_before(LATER) == ["old", "other"]
-    assert retention.activity("old", LATER) is None
-    assert retention.delete("old", "pruner", LATER) is None
+    assert retention.activity("old") is None
+    assert retention.delete("old", "pruner") is None
     assert [m.batch_id for m in store.list_batches()] == ["other"]
-    for table in ("jobs", "attempts"):
-        assert raw_count(store_url, f"SELECT COUNT(*) FROM {table}") == 3, table
-    assert retention.delete("old", "pruner", LATER) == "it is gone or taken"
+    assert raw_count(store_url, "SELECT COUNT(*) FROM jobs") == 3
+    assert raw_count(store_url, "SELECT COUNT(*) FROM attempts") == 3
+    assert retention.delete("old", "pruner") == "it is gone or taken"
 
 
 def test_a_running_batch_is_kept(store: ManifestStore) -> None:
     finished_batch(store, "held")
-    now = datetime.now(UTC)
-    assert store.acquire_batch("held", "host:1:engine", lease_s=60, now=now)
+    assert store.acquire_batch("held", "host:1:engine", lease_s=60)
     retention = RetentionStore(store)
-    assert retention.delete("held", "pruner", now) == "engine host:1:engine runs it"
+    assert retention.activity("held") == "engine host:1:engine runs it"
+    assert retention.delete("held", "pruner") == "engine host:1:engine runs it"
     assert store.get_manifest("held").total == 3
     # once its lease ran out (the engine died on another host), it may go
-    assert retention.delete("held", "pruner", now + timedelta(minutes=5)) is None
+    store.release_owner("host:1:engine")
+    long_ago = datetime.now(UTC) - timedelta(minutes=5)
+    assert store.acquire_batch("held", "host:1:engine", lease_s=60, now=long_ago)
+    assert retention.activity("held") is None
+    assert retention.delete("held", "pruner") is None
 
 
 def test_a_batch_with_a_row_running_is_kept(store: ManifestStore) -> None:
     store.create_batch(manifest("rows"), jobs("rows", 2))
     store.claim_job(store.job_ids("rows")[0], "worker-1", lease_s=60)
-    now = datetime.now(UTC)
-    assert RetentionStore(store).delete("rows", "pruner", now) == "1 row(s) running"
+    assert RetentionStore(store).delete("rows", "pruner") == "1 row(s) running"
 
 
 def test_rows_needing_review_keep_their_batch_unless_asked(store: ManifestStore) -> None:
@@ -65,8 +68,8 @@ def test_rows_needing_review_keep_their_batch_unless_asked(store: ManifestStore)
     store.release_owner("engine")  # interrupted past its commit step
     assert store.count_by_status("review")[JobStatus.NEEDS_REVIEW] == 1
     retention = RetentionStore(store)
-    kept = retention.delete("review", "pruner", LATER)
+    kept = retention.delete("review", "pruner")
     assert kept == "1 row(s) need review (--include-review prunes them)"
     assert store.get_manifest("review").total == 2
-    assert retention.delete("review", "pruner", LATER, include_review=True) is None
+    assert retention.delete("review", "pruner", include_review=True) is None
     assert store.list_batches() == []

@@ -43,7 +43,8 @@ def test_a_schedule_reads_back_as_added(schedules: ScheduleStore) -> None:
     )
     assert dict(got.options) == {"concurrency": 2, "priority": "high", "secrets": ["password"]}
     assert got.since == got.created_at == T0
-    assert got.last_slot is None and not got.paused
+    assert got.last_slot is None
+    assert not got.paused
     with pytest.raises(ConfigurationError, match="'nightly' already exists"):
         schedules.add(record(), T0)
     with pytest.raises(ConfigurationError, match="no schedule 'other'"):
