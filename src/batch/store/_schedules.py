@@ -1,4 +1,4 @@
-"""``ScheduleStore``: the ``schedules`` and ``schedule_runs`` tables (migration 0002).
+"""``ScheduleStore``: the ``schedules`` and ``schedule_runs`` tables (migration 0003).
 
 Taking a slot is one transaction: insert the (schedule, slot) row unless it exists,
 and move the schedule's ``last_slot`` forward only. Of two service instances (or

@@ -1,7 +1,7 @@
 """Schedules and the slots they fired (``batchwright schedule``, docs/schedules.md).
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-03
 
 ``schedule_runs`` has one row per (schedule, slot): taking a slot is inserting its
@@ -12,8 +12,8 @@ what came of the slot (fired, skipped and why, failed) and the batch it created.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
