@@ -5,8 +5,10 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 from rich import box
@@ -99,10 +101,15 @@ def add(
     out.print(f"schedule [bold]{record.name}[/]: {when}")
 
 
+def _local(moment: datetime | None, view: ScheduleView) -> str:
+    """``moment`` in the schedule's zone, as its cron reads."""
+    if moment is None:
+        return "-"
+    return moment.astimezone(ZoneInfo(view.timezone)).isoformat(sep=" ", timespec="minutes")
+
+
 def _when(view: ScheduleView) -> str:
-    if view.next_run is None:
-        return "paused"
-    return view.next_run.astimezone(view.next_run.tzinfo).isoformat(timespec="minutes")
+    return "paused" if view.paused else _local(view.next_run, view)
 
 
 def _last(view: ScheduleView) -> str:
@@ -139,7 +146,7 @@ def list_(json_: JsonListOpt = False) -> None:
     for column in ("name", "cron", "tz", "csv", "last run", "next run", "last result"):
         table.add_column(column, overflow="fold")
     for view in views:
-        last = view.last_slot.isoformat(timespec="minutes") if view.last_slot else "-"
+        last = _local(view.last_slot, view)
         table.add_row(
             view.name,
             view.cron,

@@ -12,6 +12,7 @@ it to the injected launcher (in process, or to the workers with its priority).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -129,7 +130,8 @@ class Scheduler:
                 )
         engine = self.engine_factory(record.options)
         try:
-            manifest = engine.create_batch_jobs(record.source, record.flow)
+            # a big CSV takes a while to read: the service's loop keeps serving meanwhile
+            manifest = await asyncio.to_thread(engine.create_batch_jobs, record.source, record.flow)
             engine.store.record_run_settings(
                 manifest.batch_id,
                 {SCHEDULE_KEY: {"name": record.name, "slot": slot.isoformat()}},

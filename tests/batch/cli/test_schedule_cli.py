@@ -49,7 +49,8 @@ def test_add_list_pause_resume_remove(workdir: Path) -> None:
         "--secret", "email", "--retries", "1", cwd=workdir,
     )  # fmt: skip
     assert added.returncode == 0, added.stderr
-    assert "schedule nightly: 0 2 * * * (Europe/Paris), next run" in added.stdout
+    assert "schedule nightly: 0 2 * * * (Europe/Paris), next run " in added.stdout
+    assert " 02:00+0" in added.stdout, "the next run in the schedule's zone"
     (view,) = listed(workdir)
     assert view["name"] == "nightly"
     assert view["source"] == str(workdir / "two.csv")
