@@ -119,6 +119,7 @@ def backdate(workdir: Path, name: str) -> None:
         )
 
 
+@pytest.mark.browser
 def test_run_due_fires_a_due_slot_and_runs_its_batch_against_the_site(
     workdir: Path, site_url: str, site: Any
 ) -> None:

@@ -183,6 +183,7 @@ def done(store: ManifestStore, artifacts: Path) -> bool:
     return (artifacts / batch_id / "report.html").is_file() and not store.batch_owner(batch_id)
 
 
+@pytest.mark.browser
 async def test_the_loop_fires_a_batch_that_runs_against_the_site_in_the_background(
     store: ManifestStore,
     csv_file: Path,
