@@ -120,6 +120,12 @@ class BatchSettings(RuntimeSettings):
     """A running job whose worker stops renewing its lease this long is re-run (or held
     in needs_review past an unsafe commit step). Workers renew every ``lease_s / 6``."""
 
+    # --- retention (docs/schedules.md) ------------------------------------------
+    retention_days: int | None = Field(None, ge=1)
+    """Batches older than this many days are pruned once a day by ``batchwright serve``
+    (rows, attempts and artifact folders; never a running batch nor rows needing
+    review). Unset: never."""
+
     @field_validator("broker_url", mode="after")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:

@@ -507,5 +507,14 @@ def report(
     out.print(f"reports for {summary.batch_id} written to {target}")
 
 
+# The sub-commands use handle_errors, engine and the options above: imported once
+# they exist (whichever module is imported first).
+from batch.cli.prune import prune_command  # noqa: E402
+from batch.cli.schedules import schedule_app  # noqa: E402
+
+app.add_typer(schedule_app, name="schedule")
+app.command("prune")(prune_command)
+
+
 def main() -> None:
     app()

@@ -15,7 +15,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
@@ -114,6 +114,11 @@ class ManifestStore:
         deadlock); a read sees one snapshot. Rolled back on any exception."""
         with self._lock, self._db.transaction(write=write) as conn:
             yield conn
+
+    def transaction(self, *, write: bool = True) -> AbstractContextManager[Connection]:
+        """A transaction of this store for the modules keeping other tables (schedules,
+        retention): the same lock and the same begin as the store's own."""
+        return self._tx(write=write)
 
     def _missing(self, batch_id: str) -> BatchNotFoundError:
         return BatchNotFoundError(

@@ -1,0 +1,245 @@
+"""``prune`` and ``apply_retention``: removing old batches, their rows and their folders.
+
+Each batch goes in two steps, in this order: its rows (attempts, jobs, the batch) in
+one store transaction that refuses a running batch and, unless asked, one with rows
+needing review; then its artifact folder, renamed to ``.pruning-<id>`` before it is
+deleted. A prune killed between the two leaves a folder without a batch, which
+nothing reads and the next prune deletes; ``list``, ``status`` and ``report`` never
+see half a batch.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from batch.exceptions import BatchNotFoundError, ConfigurationError
+from batch.models import BatchManifest, BatchStatus, JobStatus
+from batch.run.ownership import new_owner_id
+from batch.settings import BatchSettings
+from batch.store import ManifestStore
+from batch.store._retention import RetentionStore
+
+__all__ = [
+    "PruneOptions",
+    "PruneResult",
+    "PruneStatus",
+    "PrunedBatch",
+    "apply_retention",
+    "folder_size",
+    "parse_age",
+    "prune",
+]
+
+
+class PruneStatus(StrEnum):
+    """Which old batches a prune selects (``--status``)."""
+
+    FINISHED = "finished"
+    """Every row completed or was skipped."""
+    FAILED = "failed"
+    """The others: rows failed, cancelled, needing review, or left unfinished."""
+    ALL = "all"
+
+
+_AGE = re.compile(r"(\d+)\s*([wdhms])")
+_UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1),
+          "m": timedelta(minutes=1), "s": timedelta(seconds=1)}  # fmt: skip
+_BATCH_DIR = re.compile(r"(\d{8}-\d{6})-[0-9a-f]{6}")
+"""A batch's folder name (``new_batch_id``): its creation time, to the second."""
+_PRUNING = ".pruning-"
+
+
+def parse_age(text: str) -> timedelta:
+    """``30d``, ``12h``, ``2w``, ``90m``, ``45s`` as a timedelta; refused clearly otherwise."""
+    found = _AGE.fullmatch(text.strip())
+    if found is None or int(found.group(1)) == 0:
+        raise ConfigurationError(
+            f"--older-than {text!r}: give a positive age with a unit, e.g. 30d, 12h, 2w or 90m"
+        )
+    return int(found.group(1)) * _UNITS[found.group(2)]
+
+
+@dataclass(frozen=True)
+class PruneOptions:
+    older_than: timedelta
+    status: PruneStatus = PruneStatus.ALL
+    keep_failed: bool = False
+    include_review: bool = False
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class PrunedBatch:
+    batch_id: str
+    created_at: str
+    kind: str
+    """``finished`` or ``failed``, as ``--status`` reads it."""
+    bytes: int
+
+
+@dataclass
+class PruneResult:
+    dry_run: bool
+    removed: list[PrunedBatch] = field(default_factory=list)
+    kept: dict[str, str] = field(default_factory=dict)
+    """Old batches left alone, and why (running, rows needing review)."""
+    leftover_folders: list[str] = field(default_factory=list)
+    """Folders without a batch (an interrupted prune's) deleted too."""
+    bytes_freed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def folder_size(path: Path) -> int:
+    """Bytes of the files under ``path`` (symlinks not followed); 0 if it is absent."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += (Path(root) / name).lstat().st_size
+            except FileNotFoundError:
+                continue  # removed meanwhile
+    return total
+
+
+def remove_folder(path: Path) -> None:
+    """Rename first (atomic: a half-deleted folder is never under a batch's name), then
+    delete; an interrupted delete leaves a ``.pruning-`` folder the next prune removes."""
+    if not path.is_dir():
+        return
+    doomed = path.with_name(f"{_PRUNING}{path.name}")
+    path.rename(doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _kind(manifest: BatchManifest) -> PruneStatus:
+    clean = {JobStatus.COMPLETED, JobStatus.SKIPPED}
+    unclean = any(n for status, n in manifest.counts.items() if status not in clean)
+    if manifest.status is BatchStatus.FINISHED and not unclean:
+        return PruneStatus.FINISHED
+    return PruneStatus.FAILED
+
+
+def _wanted(kind: PruneStatus, options: PruneOptions) -> bool:
+    if options.keep_failed and kind is PruneStatus.FAILED:
+        return False
+    return options.status in (PruneStatus.ALL, kind)
+
+
+def prune(
+    store: ManifestStore,
+    artifacts_dir: Path,
+    options: PruneOptions,
+    now: datetime,
+    *,
+    between_steps: Callable[[str], None] | None = None,
+) -> PruneResult:
+    """Remove the batches created before ``now - older_than`` that ``options`` select.
+    Whether a batch runs is read from its leases, in real time whatever ``now`` is.
+
+    ``between_steps(batch_id)`` runs after a batch's rows are gone and before its folder
+    goes (tests kill a prune there)."""
+    cutoff = now - options.older_than
+    retention = RetentionStore(store)
+    result = PruneResult(dry_run=options.dry_run)
+    owner = f"prune:{new_owner_id()}"
+    for batch_id in retention.created_before(cutoff):
+        try:
+            manifest = store.get_manifest(batch_id)
+        except BatchNotFoundError:
+            continue  # another prune took it meanwhile
+        kind = _kind(manifest)
+        if not _wanted(kind, options):
+            continue
+        folder = artifacts_dir / batch_id
+        size = folder_size(folder)
+        reason = _dry_reason(store, retention, manifest, options) if options.dry_run else (
+            retention.delete(batch_id, owner, include_review=options.include_review)
+        )  # fmt: skip
+        if reason is not None:
+            result.kept[batch_id] = reason
+            continue
+        if not options.dry_run:
+            if between_steps is not None:
+                between_steps(batch_id)
+            remove_folder(folder)
+        created = manifest.created_at.isoformat()
+        result.removed.append(PrunedBatch(batch_id, created, kind.value, size))
+        result.bytes_freed += size
+    _leftovers(store, artifacts_dir, cutoff, result)
+    return result
+
+
+def _dry_reason(
+    store: ManifestStore,
+    retention: RetentionStore,
+    manifest: BatchManifest,
+    options: PruneOptions,
+) -> str | None:
+    """Why a real prune would keep the batch (the same checks, read only)."""
+    busy = retention.activity(manifest.batch_id)
+    if busy is not None:
+        return busy
+    review = store.count_by_status(manifest.batch_id).get(JobStatus.NEEDS_REVIEW, 0)
+    if review and not options.include_review:
+        return f"{review} row(s) need review (--include-review prunes them)"
+    return None
+
+
+def _leftovers(
+    store: ManifestStore, artifacts_dir: Path, cutoff: datetime, result: PruneResult
+) -> None:
+    """Folders an interrupted prune left: ``.pruning-*``, and batch folders older than the
+    cutoff whose batch is no longer in the store."""
+    if not artifacts_dir.is_dir():
+        return
+    for entry in sorted(artifacts_dir.iterdir()):
+        if not entry.is_dir() or entry.is_symlink():
+            continue
+        if not entry.name.startswith(_PRUNING) and not _orphan(store, entry, cutoff):
+            continue
+        size = folder_size(entry)
+        if not result.dry_run:
+            if entry.name.startswith(_PRUNING):
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                remove_folder(entry)
+        result.leftover_folders.append(entry.name)
+        result.bytes_freed += size
+
+
+def _orphan(store: ManifestStore, entry: Path, cutoff: datetime) -> bool:
+    found = _BATCH_DIR.fullmatch(entry.name)
+    if found is None:
+        return False
+    try:
+        created = datetime.strptime(found.group(1), "%Y%m%d-%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return False  # digits that are no date: not a batch's folder
+    if created >= cutoff:
+        return False
+    try:
+        store.get_manifest(entry.name)
+    except BatchNotFoundError:
+        return True
+    return False
+
+
+def apply_retention(
+    store: ManifestStore, settings: BatchSettings, now: datetime
+) -> PruneResult | None:
+    """The ``retention_days`` setting applied once (the service calls it daily): the
+    batches older than that, finished or not, pruned; None when retention is off."""
+    if settings.retention_days is None:
+        return None
+    options = PruneOptions(older_than=timedelta(days=settings.retention_days))
+    return prune(store, settings.artifacts_dir, options, now)

@@ -1,0 +1,150 @@
+"""The ``Scheduler``: at each ``tick(now)``, fire the schedules whose slot came.
+
+For each schedule not paused, the due slot is the newest one at or before ``now``
+that is newer than the last slot taken (and than the schedule's creation or last
+resume). Only that newest slot fires: slots missed while no scheduler ran give one
+catch-up run, not a burst. Taking the slot is one transaction on a unique
+(schedule, slot) row, so two schedulers on one store (two service processes) fire
+it once. A schedule whose previous batch still runs skips the slot, saying why.
+Firing creates the batch through the engine, records the schedule on it and hands
+it to the injected launcher (in process, or to the workers with its priority).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from batch.engine import BatchEngine
+from batch.exceptions import BatchEngineError
+from batch.run.ownership import new_owner_id
+from batch.schedule.cron import parse_cron
+from batch.settings import Priority
+from batch.store import ManifestStore
+from batch.store._retention import RetentionStore
+from batch.store._schedules import ScheduleRecord, ScheduleStore
+
+__all__ = ["EngineFactory", "Launch", "Launcher", "Scheduler", "SlotResult", "utc_now"]
+
+logger = logging.getLogger("batchwright.schedule")
+
+SCHEDULE_KEY = "schedule"
+"""Key of a fired batch's recorded settings naming its schedule and slot."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A batch a schedule just created, to be run. ``engine`` carries the schedule's
+    options as settings; the launcher owns it from now on and closes it, even when
+    it fails."""
+
+    batch_id: str
+    schedule: str
+    slot: datetime
+    priority: Priority
+    engine: BatchEngine
+
+
+Launcher = Callable[[Launch], Awaitable[None]]
+"""Starts a fired batch: runs it in this process, or sends it to the workers."""
+EngineFactory = Callable[[Mapping[str, Any]], BatchEngine]
+"""An engine with the schedule's options (``BatchSettings`` values) over the host's."""
+
+
+@dataclass(frozen=True)
+class SlotResult:
+    """What a tick did with one schedule's due slot."""
+
+    schedule: str
+    slot: datetime
+    outcome: str
+    """``fired``, ``skipped`` or ``failed``."""
+    reason: str = ""
+    batch_id: str | None = None
+
+
+class Scheduler:
+    """Fires due slots of the schedules in ``store``; ``tick`` is the whole job."""
+
+    def __init__(
+        self,
+        store: ManifestStore,
+        launcher: Launcher,
+        engine_factory: EngineFactory,
+        *,
+        instance: str | None = None,
+    ) -> None:
+        self.store = store
+        self.schedules = ScheduleStore(store)
+        self.launcher = launcher
+        self.engine_factory = engine_factory
+        self.instance = instance or new_owner_id()
+
+    async def tick(self, now: datetime) -> list[SlotResult]:
+        """Fire every slot due at ``now`` (at most one per schedule); what came of each.
+
+        A slot another scheduler took is not in the list."""
+        results = []
+        for record in self.schedules.all():
+            slot = self.due_slot(record, now)
+            if slot is None or not self.schedules.take_slot(record.name, slot, self.instance, now):
+                continue
+            try:
+                result = await self._fire(record, slot)
+            except Exception as exc:
+                reason = " ".join(str(exc).split()) or type(exc).__name__
+                result = SlotResult(record.name, slot, "failed", reason)
+            self.schedules.settle_slot(
+                record.name, slot, result.outcome, result.reason, result.batch_id
+            )
+            logger.info(
+                "schedule %s, slot %s: %s %s", record.name, slot, result.outcome, result.reason
+            )
+            results.append(result)
+        return results
+
+    @staticmethod
+    def due_slot(record: ScheduleRecord, now: datetime) -> datetime | None:
+        """The newest slot at or before ``now`` not yet taken, if the schedule runs."""
+        if record.paused:
+            return None
+        slot = parse_cron(record.cron, record.timezone).latest(now)
+        floor = max(filter(None, (record.since, record.last_slot)), default=None)
+        return slot if floor is None or slot > floor else None
+
+    async def _fire(self, record: ScheduleRecord, slot: datetime) -> SlotResult:
+        previous = record.last_batch_id
+        if previous is not None:
+            busy = RetentionStore(self.store).activity(previous)  # leases: real time
+            if busy is not None:
+                return SlotResult(
+                    record.name, slot, "skipped", f"previous batch {previous} still runs ({busy})"
+                )
+        engine = self.engine_factory(record.options)
+        try:
+            # a big CSV takes a while to read: the service's loop keeps serving meanwhile
+            manifest = await asyncio.to_thread(engine.create_batch_jobs, record.source, record.flow)
+            engine.store.record_run_settings(
+                manifest.batch_id,
+                {SCHEDULE_KEY: {"name": record.name, "slot": slot.isoformat()}},
+            )
+        except BaseException:
+            engine.close()
+            raise
+        # recorded before the launch: a batch run to its end in the launcher is known as fired
+        self.schedules.settle_slot(record.name, slot, "fired", "", manifest.batch_id)
+        launch = Launch(manifest.batch_id, record.name, slot, engine.settings.priority, engine)
+        try:
+            await self.launcher(launch)
+        except BatchEngineError as exc:
+            reason = " ".join(f"launch: {exc}".split())
+            return SlotResult(record.name, slot, "failed", reason, manifest.batch_id)
+        return SlotResult(record.name, slot, "fired", "", manifest.batch_id)
