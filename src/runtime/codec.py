@@ -2,8 +2,8 @@
 comes back (a Celery message, an HTTP body, a queue entry).
 
 Every document carries ``"v": 2`` (version 2 added a spec's ``pool`` and an outcome's
-``pool_unusable``; version-1 documents, which lack both, are still read). Decoding refuses what it cannot honour rather
-than guess, with a ``CodecError`` naming the field:
+``pool_unusable``; version-1 documents, which lack both, are still read). Decoding
+refuses what it cannot honour rather than guess, with a ``CodecError`` naming the field:
 
 - another version: a newer sender's document is refused, never half-read;
 - unknown fields are refused too, deliberately: a field this version does not know

@@ -37,7 +37,7 @@ class _Step(Protocol):
 
 def pool_error_problems(value: Any) -> list[str]:
     """What is wrong with a step's ``pool_error:`` (true, a pool name or a list of them)."""
-    if value is None or isinstance(value, bool) or isinstance(value, str) and value:
+    if value is None or isinstance(value, bool) or (isinstance(value, str) and value):
         return []
     if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
         return []

@@ -80,9 +80,7 @@ def test_max_uses_and_exhaustion(store: ManifestStore) -> None:
     store.release_pool_entries("b1", first[1], {"account": 0.0}, now=now)
     assert _lease(store, second, now, max_uses=2) == "ann"
     store.release_pool_entries("b1", second[1], {"account": 0.0}, now=now)
-    result = store.lease_pool_entries(
-        "b1", third[0], third[1], [PoolDemand("account", 2)], now=now
-    )
+    result = store.lease_pool_entries("b1", third[0], third[1], [PoolDemand("account", 2)], now=now)
     assert result.entries is None
     assert result.exhausted == "account"  # never free again: the row must not wait forever
     assert [e.uses for e in store.pool_entries("b1")] == [2]
@@ -113,9 +111,12 @@ def test_an_unusable_entry_is_out_for_the_batch(store: ManifestStore) -> None:
     states = {e.key: (e.unusable, e.unusable_reason) for e in store.pool_entries("b1")}
     assert states == {"ann": (True, "locked"), "bob": (False, "")}
     store.release_pool_entries("b1", third[1], {"account": 0.0}, {"account": "gone"}, now=now)
-    assert store.lease_pool_entries(
-        "b1", fourth[0], fourth[1], [PoolDemand("account")], now=now
-    ).exhausted == "account"
+    assert (
+        store.lease_pool_entries(
+            "b1", fourth[0], fourth[1], [PoolDemand("account")], now=now
+        ).exhausted
+        == "account"
+    )
 
 
 def test_several_pools_are_leased_all_or_none(store: ManifestStore) -> None:
