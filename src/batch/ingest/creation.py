@@ -81,6 +81,8 @@ def _recorded_settings(
         recorded["flow"] = flow_record(flow)
     if settings.base_url:
         recorded["base_url"] = settings.base_url
+    if flow.pools:  # the reports show each row's entries
+        recorded["pools"] = [pool.name for pool in flow.pools]
     return recorded
 
 
