@@ -7,11 +7,10 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-import pytest
+from tests.batch.store.test_store import jobs, manifest
 
 from batch.models import JobStatus
 from batch.store import ManifestStore, PoolDemand
-from tests.batch.store.test_store import jobs, manifest
 
 LEASE_S = 30.0
 
@@ -128,9 +127,11 @@ def test_several_pools_are_leased_all_or_none(store: ManifestStore) -> None:
     claims = [(f"b1-{i:06d}", store.claim_job(f"b1-{i:06d}", "e", LEASE_S)) for i in range(2)]
     demands = [PoolDemand("account"), PoolDemand("device")]
     (job_a, token_a), (job_b, token_b) = claims
-    assert token_a and token_b
+    assert token_a
+    assert token_b
     got = store.lease_pool_entries("b1", job_a, token_a, demands, now=now).entries
-    assert got is not None and {p: e.key for p, e in got.items()} == {
+    assert got is not None
+    assert {p: e.key for p, e in got.items()} == {
         "account": "ann",
         "device": "d1",
     }
