@@ -37,12 +37,13 @@ async def test_twenty_rows_share_three_accounts_without_overlap(
     assert set(used) <= set(names)
     assert len(set(used)) == 3, "all three accounts served"
     waits = [a.pool_wait_s for job in jobs for a in job.attempts]
-    assert sum(w > 0 for w in waits) > 0, "five workers, three accounts: some rows waited"
+    waited = sum(w > 0 for w in waits)
+    assert 0 < waited < 20, "five workers, three accounts: some rows waited, not all"
     batch_dir = engine.batch_dir(summary.batch_id)
     report = json.loads((batch_dir / "summary.json").read_text(encoding="utf-8"))
     pools = report["pools"]
     assert sum(pools["attempts_by_entry"]["account"].values()) == 20
-    assert pools["rows_waited"] == sum(w > 0 for w in waits)
+    assert pools["attempts_waited"] == waited
     assert pools["unusable"] == []
     with (batch_dir / "results.csv").open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))

@@ -87,7 +87,7 @@ def _pool_lines(summary: BatchSummary) -> list[str]:
         used = ", ".join(f"{_code(key)} {n}" for key, n in entries.items())
         lines.append(f"- {_text(pool)}: attempts per entry: {used}")
     lines.append(
-        f"- waited for a free entry: {pools.rows_waited} attempts, "
+        f"- waited for a free entry: {pools.attempts_waited} attempts, "
         f"{pools.total_wait_s:.1f} s in all (longest {pools.max_wait_s:.1f} s)"
     )
     for entry in pools.unusable:

@@ -32,7 +32,7 @@ class UnusableEntry:
 class PoolUsage:
     attempts_by_entry: dict[str, dict[str, int]]
     """pool -> entry key -> attempts that leased it."""
-    rows_waited: int
+    attempts_waited: int
     """Attempts that waited for a free entry (a wait, never a failure)."""
     total_wait_s: float
     max_wait_s: float
@@ -41,7 +41,7 @@ class PoolUsage:
     def to_dict(self) -> dict[str, Any]:
         return {
             "attempts_by_entry": {p: dict(e) for p, e in self.attempts_by_entry.items()},
-            "rows_waited": self.rows_waited,
+            "attempts_waited": self.attempts_waited,
             "total_wait_s": round(self.total_wait_s, 3),
             "max_wait_s": round(self.max_wait_s, 3),
             "unusable": [

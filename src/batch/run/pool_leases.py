@@ -63,7 +63,7 @@ class PoolLeaser:
         """Wait for one free entry of every pool, leased to the attempt under ``token``."""
         if not self.pools:
             return PoolLease(token)
-        started = self.clock()
+        started, waited = self.clock(), False
         while True:
             result = self.store.lease_pool_entries(self.batch_id, job_id, token, self._demands)
             if result.exhausted is not None:
@@ -74,10 +74,11 @@ class PoolLeaser:
                     token,
                     entries,
                     {name: entry.key for name, entry in result.entries.items()},
-                    self.clock() - started,
+                    self.clock() - started if waited else 0.0,  # waited: slept at least once
                     [entries[pool.name].get(c, "") for pool in self.pools for c in pool.secrets],
                 )
             await self.sleep(self.poll_s)
+            waited = True
 
     def release(self, lease: PoolLease, outcome: AttemptOutcome | None) -> None:
         """End the attempt's leases; entries it found unusable leave the pool."""

@@ -45,7 +45,7 @@ def test_twenty_rows_on_two_workers_share_three_accounts_without_overlap(
     assert used == set(names)
     report = json.loads((workers.artifacts / batch_id / "summary.json").read_text())
     assert sum(report["pools"]["attempts_by_entry"]["account"].values()) == 20
-    assert report["pools"]["rows_waited"] > 0, "six worker slots, three accounts: rows waited"
+    assert report["pools"]["attempts_waited"] > 0, "six worker slots, three accounts: rows waited"
 
 
 def test_a_worker_killed_holding_an_account_strands_it_not(
