@@ -86,3 +86,19 @@ def test_a_killed_engine_strands_no_account(tmp_path: Path, site: Any, site_url:
         assert not any(entry.leased_by for entry in store.pool_entries(batch_id))
     assert statuses == [JobStatus.COMPLETED] * 9
     assert all(record.overlaps[name] == 0 for name in names), record.overlaps
+
+
+def test_preview_renders_a_pool_flow_with_its_first_entry(tmp_path: Path) -> None:
+    data, flow, names = write_pool_batch(tmp_path, rows=2, accounts=2)
+    text = flow.read_text(encoding="utf-8").replace(
+        "/login?hold_ms",
+        "/login?user={{ pool.account.username }}&pw={{ pool.account.password }}&hold_ms",
+    )
+    flow.write_text(text, encoding="utf-8")
+    result = runner.batchwright(
+        "preview", str(data), "--flow", str(flow), "--base-url", "http://127.0.0.1:9", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"user={names[0]}" in result.stdout
+    assert "pw=***" in result.stdout
+    assert "-secret" not in result.stdout, "a pool secret: masked in the preview"
