@@ -412,6 +412,7 @@ class BatchEngine:
             max_failures=settings.max_failures,
             secrets=tuple(_secrets_of(manifest)),
             verify=bool(flow.verify),
+            pools=flow.pools,
         )
 
     def _settings_for(self, manifest: BatchManifest) -> BatchSettings:

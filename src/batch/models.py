@@ -100,6 +100,12 @@ class AttemptRecord(BaseModel):
     """Where the attempt ran, ``hostname:pid`` (empty for attempts recorded before
     batchwright kept it): with workers on several machines, the clue to a failure only
     one machine shows."""
+    pool: dict[str, str] = Field(default_factory=dict)
+    """The key of the entry leased from each pool for this attempt (``{"account": "alice"}``)."""
+    pool_wait_s: float = 0.0
+    """How long the attempt waited for a free pool entry before it started."""
+    pool_unusable: list[str] = Field(default_factory=list)
+    """Pools whose entry this attempt marked unusable (out for the rest of the batch)."""
 
 
 class NewJob(NamedTuple):

@@ -1,8 +1,9 @@
 """Versioned JSON for the seam: a ``JobSpec`` goes to a runner, an ``AttemptOutcome``
 comes back (a Celery message, an HTTP body, a queue entry).
 
-Every document carries ``"v": 1``. Decoding refuses what it cannot honour rather
-than guess, with a ``CodecError`` naming the field:
+Every document carries ``"v": 2`` (version 2 added a spec's ``pool`` and an outcome's
+``pool_unusable``; version-1 documents, which lack both, are still read). Decoding
+refuses what it cannot honour rather than guess, with a ``CodecError`` naming the field:
 
 - another version: a newer sender's document is refused, never half-read;
 - unknown fields are refused too, deliberately: a field this version does not know
@@ -34,7 +35,9 @@ __all__ = [
     "spec_to_json",
 ]
 
-VERSION = 1
+VERSION = 2
+READABLE = (1, 2)
+"""Versions ``*_from_json`` accepts: a version-1 document simply has no pool fields."""
 
 T = TypeVar("T")
 
@@ -52,7 +55,7 @@ def _dumps(document: dict[str, Any]) -> str:
 
 
 def spec_to_json(spec: JobSpec) -> str:
-    """The spec as a version-1 JSON document."""
+    """The spec as a version-2 JSON document."""
     return _dumps(
         {
             "job_id": spec.job_id,
@@ -66,12 +69,13 @@ def spec_to_json(spec: JobSpec) -> str:
                 name: list(value) if isinstance(value, tuple) else value
                 for name, value in spec.settings.items()
             },
+            "pool": {name: dict(entry) for name, entry in spec.pool.items()},
         }
     )
 
 
 def outcome_to_json(outcome: AttemptOutcome) -> str:
-    """The outcome as a version-1 JSON document."""
+    """The outcome as a version-2 JSON document."""
     return _dumps(
         {
             "ok": outcome.ok,
@@ -83,6 +87,7 @@ def outcome_to_json(outcome: AttemptOutcome) -> str:
             ],
             "extracted": dict(outcome.extracted),
             "retry_after_s": outcome.retry_after_s,
+            "pool_unusable": list(outcome.pool_unusable),
         }
     )
 
@@ -100,6 +105,15 @@ class _Fields:
         self.data: dict[str, object] = data
         self.what = what
         self.taken: set[str] = set()
+        self.version = VERSION
+
+    def since(
+        self, version: int, name: str, check: Callable[[object], T], expected: str, default: T
+    ) -> T:
+        """A field added in ``version``: required from then on, ``default`` before."""
+        if self.version < version:
+            return default
+        return self.take(name, check, expected)
 
     def take(self, name: str, check: Callable[[object], T], expected: str) -> T:
         if name not in self.data:
@@ -120,7 +134,7 @@ class _Fields:
         if unknown:
             raise CodecError(
                 f"{self.what}: unknown field(s) {', '.join(map(repr, unknown))} "
-                f"(version {VERSION} does not know them; a sender adding fields bumps 'v')"
+                f"(version {self.version} does not have them; a sender adding fields bumps 'v')"
             )
 
 
@@ -164,6 +178,21 @@ def _strings(value: object) -> dict[str, str]:
     return dict(value)
 
 
+def _pool(value: object) -> Mapping[str, Mapping[str, str]]:
+    if not isinstance(value, dict):
+        raise TypeError
+    return MappingProxyType({str(name): _strings(entry) for name, entry in value.items()})
+
+
+_NO_POOL: Mapping[str, Mapping[str, str]] = MappingProxyType({})
+
+
+def _names(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise TypeError
+    return tuple(_str(item) for item in value)
+
+
 def _setting(value: object) -> SettingValue:
     if isinstance(value, list):
         return tuple(_str(item) for item in value)
@@ -193,16 +222,17 @@ def _document(text: str | bytes, what: str) -> _Fields:
         raise CodecError(f"{what}: not JSON ({exc})") from None
     fields = _Fields(data, what)
     version = fields.take("v", _int, "an integer")
-    if version != VERSION:
+    if version not in READABLE:
         raise CodecError(
-            f"{what}: version {version} is not supported (this batchwright reads version "
-            f"{VERSION}); upgrade the side that reads it"
+            f"{what}: version {version} is not supported (this batchwright reads versions "
+            f"{', '.join(map(str, READABLE))}); upgrade the side that reads it"
         )
+    fields.version = version
     return fields
 
 
 def spec_from_json(text: str | bytes) -> JobSpec:
-    """A spec from a version-1 document; ``CodecError`` for anything else."""
+    """A spec from a version-1 or -2 document; ``CodecError`` for anything else."""
     fields = _document(text, "job spec")
     spec = JobSpec(
         job_id=fields.take("job_id", _str, "a string"),
@@ -215,6 +245,7 @@ def spec_from_json(text: str | bytes) -> JobSpec:
         settings=fields.take(
             "settings", _settings, "an object of strings, numbers, booleans, null or string lists"
         ),
+        pool=fields.since(2, "pool", _pool, "an object of objects of strings", _NO_POOL),
     )
     fields.done()
     return spec
@@ -240,7 +271,7 @@ def _artifacts(value: object) -> tuple[Artifact, ...]:
 
 
 def outcome_from_json(text: str | bytes) -> AttemptOutcome:
-    """An outcome from a version-1 document; ``CodecError`` for anything else."""
+    """An outcome from a version-1 or -2 document; ``CodecError`` for anything else."""
     fields = _document(text, "attempt outcome")
     outcome = AttemptOutcome(
         ok=fields.take("ok", _bool, "a boolean"),
@@ -252,6 +283,7 @@ def outcome_from_json(text: str | bytes) -> AttemptOutcome:
         artifacts=fields.take("artifacts", _artifacts, "an array of artifacts"),
         extracted=fields.take("extracted", _strings, "an object of strings"),
         retry_after_s=fields.take("retry_after_s", _optional_float, "null or a number"),
+        pool_unusable=fields.since(2, "pool_unusable", _names, "an array of strings", ()),
     )
     fields.done()
     if outcome.ok != (outcome.category is None):

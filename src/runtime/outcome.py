@@ -47,6 +47,9 @@ class JobSpec:
     settings: Mapping[str, SettingValue] = field(default_factory=lambda: MappingProxyType({}))
     """The runtime settings the attempt runs with (``runners.base.attempt_settings``):
     built once per batch and shared, read-only, by all its specs."""
+    pool: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
+    """The entry leased for this attempt from each of the flow's pools (``pool: {account:
+    {username: ..., password: ...}}``): templates see ``pool.account.username``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +74,6 @@ class AttemptOutcome:
     extracted: Mapping[str, str] = field(default_factory=dict)
     retry_after_s: float | None = None
     """Server-requested wait (HTTP 429 Retry-After), honoured by the retry policy."""
+    pool_unusable: tuple[str, ...] = ()
+    """Pools whose leased entry the attempt found unusable (a failed ``pool_error:``
+    step, ``ctx.pool_failed(name)``): taken out of the pool for the rest of the batch."""

@@ -13,6 +13,10 @@ Handlers take ``(handler, params)`` like examples/demo_site.py. Per-key counters
   (at most 120 s, so server threads always end); counts ``never:started``/``never:ended``.
 - ``GET /crash``: an ordinary page; tests crash its renderer through CDP ``Page.crash``
   (``chrome://crash`` is refused by Playwright's navigation with ``net::ERR_ABORTED``).
+- ``GET /login?hold_ms=N``: a login form (``#username``, ``#password``, "Log in").
+  ``POST /login`` holds a session of ``username`` for ``hold_ms`` ms and records, per
+  account, its logins and the sessions that overlapped another of the same account
+  (``sessions(server)``); the password ``locked`` is refused (403, "account locked").
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from __future__ import annotations
 import html
 import select
 import socket
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -85,6 +91,56 @@ def never(handler: Any, params: dict[str, str]) -> None:
     handler.server.state.count_hit("never:ended")
 
 
+class Sessions:
+    """Per-account sessions seen by the login route, shared by its handler threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.active: Counter[str] = Counter()
+        self.logins: Counter[str] = Counter()
+        self.overlaps: Counter[str] = Counter()
+        self.refused: Counter[str] = Counter()
+
+
+def sessions(server: Any) -> Sessions:
+    """The server's session record (made on first use)."""
+    found: Sessions | None = getattr(server, "pool_sessions", None)
+    if found is None:
+        found = server.pool_sessions = Sessions()
+    return found
+
+
+LOGIN_FORM = """<form method="post" action="/login?hold_ms={hold}">
+<label>Username <input id="username" name="username"></label>
+<label>Password <input id="password" name="password" type="password"></label>
+<button type="submit">Log in</button>
+</form>"""
+
+
+def login_form(handler: Any, params: dict[str, str]) -> None:
+    handler.send_page("Log in", LOGIN_FORM.format(hold=_int(params, "hold_ms", 200)))
+
+
+def login(handler: Any, params: dict[str, str]) -> None:
+    user, record = params.get("username", ""), sessions(handler.server)
+    if params.get("password") == "locked":
+        with record.lock:
+            record.refused[user] += 1
+        handler.send_page("Log in", '<p class="error">account locked</p>', 403)
+        return
+    with record.lock:
+        record.active[user] += 1
+        record.logins[user] += 1
+        if record.active[user] > 1:
+            record.overlaps[user] += 1
+    try:
+        time.sleep(min(_int(params, "hold_ms", 200), SLOW_MAX_MS) / 1000)
+    finally:
+        with record.lock:
+            record.active[user] -= 1
+    handler.send_page("Welcome", f'<p class="ok">Welcome {html.escape(user)}</p>')
+
+
 def crash(handler: Any, params: dict[str, str]) -> None:
     handler.send_page("Crash", '<p class="ok">this renderer is about to crash</p>')
 
@@ -97,4 +153,6 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/hang"): hang,
     ("GET", "/never"): never,
     ("GET", "/crash"): crash,
+    ("GET", "/login"): login_form,
+    ("POST", "/login"): login,
 }

@@ -1,5 +1,6 @@
-"""The seam's JSON: any spec and outcome round-trip exactly; what version 1 cannot
-honour (another version, unknown or mistyped fields) is refused, naming the field."""
+"""The seam's JSON: any spec and outcome round-trip exactly; what version 2 cannot
+honour (another version, unknown or mistyped fields) is refused, naming the field;
+version-1 documents (no pool fields) are still read."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ specs = st.builds(
     verify=st.booleans(),
     flow_hash=text,
     settings=st.dictionaries(text, setting_values, max_size=6),
+    pool=st.dictionaries(text, st.dictionaries(text, text, max_size=3), max_size=2),
 )
 artifacts = st.builds(Artifact, kind=text, path=text, name=text)
 failures = st.builds(
@@ -54,6 +56,7 @@ failures = st.builds(
     artifacts=st.lists(artifacts, max_size=4).map(tuple),
     extracted=st.dictionaries(text, text, max_size=4),
     retry_after_s=st.none() | finite,
+    pool_unusable=st.lists(text, max_size=2).map(tuple),
 )
 successes = st.builds(
     AttemptOutcome,
@@ -70,7 +73,7 @@ successes = st.builds(
 def test_any_spec_round_trips_through_ascii_json(spec: JobSpec) -> None:
     encoded = spec_to_json(spec)
     assert encoded.isascii()
-    assert json.loads(encoded)["v"] == 1
+    assert json.loads(encoded)["v"] == 2
     decoded = spec_from_json(encoded)
     assert decoded == spec
     assert spec_from_json(encoded.encode()) == spec, "bytes off the wire decode the same"
@@ -121,7 +124,9 @@ def outcome_document(**changes: Any) -> str:
 @pytest.mark.parametrize(
     ("document", "error"),
     [
-        (spec_document(v=2), r"job spec: version 2 is not supported .* reads version 1"),
+        (spec_document(v=3), r"job spec: version 3 is not supported .* reads versions 1, 2"),
+        (spec_document(v=1), r"job spec: unknown field\(s\) 'pool' \(version 1 does not"),
+        (spec_document(pool={"account": {"u": 1}}), r"'pool' must be an object of objects"),
         (spec_document(v=...), r"job spec: field 'v' is missing"),
         (spec_document(dry_run=True), r"job spec: unknown field\(s\) 'dry_run'"),
         (spec_document(row_index="3"), r"field 'row_index' must be an integer, got a string"),
@@ -148,6 +153,7 @@ def test_specs_version_one_cannot_honour_are_refused(document: str, error: str) 
         (outcome_document(duration_s="1"), r"'duration_s' must be a number"),
         (outcome_document(artifacts=[{"kind": "trace"}]), r"artifacts\[0\]: field 'path' is"),
         (outcome_document(extra=1), r"unknown field\(s\) 'extra'"),
+        (outcome_document(pool_unusable="account"), r"'pool_unusable' must be an array"),
         (outcome_document().replace("1.0", "NaN"), r"not JSON \(NaN is not a JSON number\)"),
         (b"\xff\xfe\x00", r"attempt outcome: not JSON"),
     ],
@@ -155,3 +161,15 @@ def test_specs_version_one_cannot_honour_are_refused(document: str, error: str) 
 def test_outcomes_version_one_cannot_honour_are_refused(document: str | bytes, error: str) -> None:
     with pytest.raises(CodecError, match=error):
         outcome_from_json(document)
+
+
+def test_version_one_documents_are_still_read() -> None:
+    """A sender from before pools: its documents lack the pool fields, and mean no pool."""
+    spec = json.loads(spec_document())
+    del spec["pool"]
+    old = spec_from_json(json.dumps(spec | {"v": 1}))
+    assert old.pool == {}
+    assert old.row == {"a": "1"}
+    outcome = json.loads(outcome_document())
+    del outcome["pool_unusable"]
+    assert outcome_from_json(json.dumps(outcome | {"v": 1})).pool_unusable == ()

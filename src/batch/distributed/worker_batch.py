@@ -18,8 +18,10 @@ from batch.distributed.limits import (
 )
 from batch.distributed.sweep import workers_record
 from batch.models import BatchManifest
+from batch.run.pool_leases import PoolLeaser
 from batch.run.retry import RetryPolicy
 from batch.settings import BatchSettings, Priority
+from batch.store import ManifestStore
 from runtime.browser import BrowserManager
 from runtime.flows.model import Flow
 from runtime.runners.base import CommitRecorder
@@ -50,6 +52,7 @@ class WorkerBatch:
     breaker: SharedBreaker
     failures: SharedFailureLimit
     checks: PendingChecks
+    pools: PoolLeaser
 
     @property
     def held(self) -> bool:
@@ -66,6 +69,7 @@ class WorkerBatch:
         browser: BrowserManager,
         client: redis.Redis,
         recorder: CommitRecorder,
+        store: ManifestStore,
     ) -> WorkerBatch:
         batch_id = manifest.batch_id
         settings = batch_settings(worker, manifest)
@@ -87,4 +91,5 @@ class WorkerBatch:
             breaker=SharedBreaker(client, batch_id, settings.circuit_breaker),
             failures=SharedFailureLimit(client, batch_id, settings.max_failures),
             checks=PendingChecks(client, batch_id),
+            pools=PoolLeaser(store, batch_id, flow.pools),
         )

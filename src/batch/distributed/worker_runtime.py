@@ -31,6 +31,7 @@ from batch.exceptions import BatchEngineError
 from batch.models import FINAL_STATUSES, BatchStatus, JobStatus
 from batch.run.execution import attempt_record, masked_outcome, settle_verified
 from batch.run.ownership import new_owner_id, owner_host
+from batch.run.pool_leases import leased_attempt
 from batch.settings import BatchSettings
 from batch.store import ManifestStore
 from runtime.browser import BrowserManager
@@ -143,6 +144,7 @@ class WorkerRuntime:
                 browser=self._browser,
                 client=self.redis,
                 recorder=self,
+                store=self.store,
             )
         return self.batches[batch_id]
 
@@ -263,10 +265,14 @@ class WorkerRuntime:
         job = self.store.get_job(job_id)
         number = len(job.attempts) + 1
         secret_values = [job.row_data.get(column, "") for column in batch.secrets]
-        started_at = datetime.now(UTC)
+        asked_at = datetime.now(UTC)
         spec = JobSpec(job.job_id, job.batch_id, job.row_index, job.row_data, number)
-        outcome = masked_outcome(await batch.runner.run(spec), secret_values)
-        record = attempt_record(number, started_at, outcome, owner_host(self.owner))
+
+        def mask(outcome: AttemptOutcome, pool_secrets: list[str]) -> AttemptOutcome:
+            return masked_outcome(outcome, secret_values + pool_secrets)
+
+        outcome, lease = await leased_attempt(batch.pools, batch.runner, spec, token, mask)
+        record = attempt_record(number, asked_at, outcome, owner_host(self.owner), lease)
         if batch.breaker.observe(outcome):
             logger.warning(
                 "batch %s: circuit breaker open after %d consecutive transient failures "

@@ -14,6 +14,7 @@ from pathlib import Path
 from batch.distributed.flow_store import flow_record
 from batch.exceptions import ConfigurationError, FileProcessingError
 from batch.ingest.csv_reader import CsvInfo, CsvRecord, inspect_csv, iter_records
+from batch.ingest.pools import read_pools
 from batch.ingest.security import check_csv_file
 from batch.models import BatchManifest, JobStatus, NewJob
 from batch.settings import BatchSettings
@@ -80,6 +81,8 @@ def _recorded_settings(
         recorded["flow"] = flow_record(flow)
     if settings.base_url:
         recorded["base_url"] = settings.base_url
+    if flow.pools:  # the reports show each row's entries
+        recorded["pools"] = [pool.name for pool in flow.pools]
     return recorded
 
 
@@ -118,6 +121,7 @@ def create_batch(
     info = inspect_csv(path, settings)
     check_columns(flow, info.headers)
     secrets = _secret_columns(flow, settings, info.headers)
+    pools = read_pools(flow, settings)
     now = datetime.now(UTC)
     batch_id = new_batch_id()
     manifest = BatchManifest(
@@ -138,6 +142,7 @@ def create_batch(
         _jobs(batch_id, info, iter_records(info, settings), flow),
         chunk_size=settings.chunk_size,
         settle=lambda keys: _apply_key_policies(keys, manifest, flow, settings),
+        pools=pools,
     )
     batch_dir = settings.artifacts_dir / batch_id
     store.export_manifest_json(batch_id, batch_dir / "manifest.json")

@@ -83,6 +83,7 @@ def _row_json(row: RowView) -> dict[str, Any]:
         "d": round(row.duration_s, 3),
         "c": row.category,
         "m": row.message,
+        "p": row.pool,
         "sh": shots,
         "tr": traces,
         "o": others,

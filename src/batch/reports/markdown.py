@@ -72,8 +72,30 @@ def summary_markdown(summary: BatchSummary, *, report_link: str = "report.html")
             rows = ", ".join(str(i + 1) for i in group.example_rows)
             lines.append(f"| {group.count} | {group.category} | {_text(example)} (rows {rows}) |")
         lines.append("")
+    lines += _pool_lines(summary)
     lines.append(f"Full report: [{_text(report_link)}]({report_link.replace(' ', '%20')})")
     return "\n".join(lines) + "\n"
+
+
+def _pool_lines(summary: BatchSummary) -> list[str]:
+    """Entries used, the wait for them, entries taken out as unusable."""
+    pools = summary.pools
+    if pools is None:
+        return []
+    lines = ["### Pools", ""]
+    for pool, entries in pools.attempts_by_entry.items():
+        used = ", ".join(f"{_code(key)} {n}" for key, n in entries.items())
+        lines.append(f"- {_text(pool)}: attempts per entry: {used}")
+    lines.append(
+        f"- waited for a free entry: {pools.attempts_waited} attempts, "
+        f"{pools.total_wait_s:.1f} s in all (longest {pools.max_wait_s:.1f} s)"
+    )
+    for entry in pools.unusable:
+        lines.append(
+            f"- ⚠️ {_text(entry.pool)} {_code(entry.key)} marked unusable by row {entry.row}: "
+            f"{_text(entry.message[:_MESSAGE_LENGTH])}"
+        )
+    return [*lines, ""]
 
 
 def write_summary_markdown(

@@ -14,7 +14,7 @@ from pathlib import Path
 from batch.reports.files import atomic_text
 from batch.reports.rows import RowSink, RowView, RowViewer
 
-__all__ = ["OUTCOME_COLUMNS", "neutralise", "results_csv_report"]
+__all__ = ["OUTCOME_COLUMNS", "POOL_COLUMNS", "neutralise", "results_csv_report"]
 
 OUTCOME_COLUMNS = (
     "status",
@@ -24,6 +24,9 @@ OUTCOME_COLUMNS = (
     "duration_s",
     "host",
 )
+POOL_COLUMNS = ("pool_entry", "pool_wait_s")
+"""After the outcome columns when the flow has pools: the entries the row's last attempt
+leased (``account=alice``) and its wait for free entries."""
 ARTIFACTS_COLUMN = "artifacts"
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -40,7 +43,8 @@ def results_csv_report(
     """Input columns, outcome columns, one column per extracted key, then artifact paths
     (``;``-joined); one line per row sent to the yielded sink. ``bom`` writes UTF-8 with
     a BOM, which Excel needs to detect UTF-8."""
-    header = [*viewer.headers, *OUTCOME_COLUMNS, *extracted_keys, ARTIFACTS_COLUMN]
+    pools = POOL_COLUMNS if viewer.pools else ()
+    header = [*viewer.headers, *OUTCOME_COLUMNS, *pools, *extracted_keys, ARTIFACTS_COLUMN]
     with atomic_text(path, encoding="utf-8-sig" if bom else "utf-8", newline="") as out:
         writer = csv.writer(out)
         writer.writerow([neutralise(h) for h in header])
@@ -54,6 +58,7 @@ def results_csv_report(
                 row.message,
                 f"{row.duration_s:.3f}",
                 row.host,
+                *((row.pool, f"{row.pool_wait_s:.3f}") if pools else ()),
                 *(row.extracted.get(k, "") for k in extracted_keys),
                 ";".join(a.link for a in row.artifacts),
             ]

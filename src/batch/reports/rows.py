@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from batch.exceptions import ConfigurationError
 from batch.models import BatchJob, BatchManifest, JobStatus
+from batch.reports.pool_usage import entry_label
 from batch.reports.summary import MASK, final_error, mask_secrets
 
 __all__ = [
@@ -87,6 +88,9 @@ class AttemptView:
     artifacts: tuple[ArtifactView, ...]
     host: str
     """``hostname:pid`` that ran it (empty when not recorded)."""
+    pool: str = ""
+    """The pool entries this attempt leased (``account=alice``)."""
+    pool_wait_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +117,16 @@ class RowView:
     def host(self) -> str:
         """Where the last attempt ran."""
         return self.attempts[-1].host if self.attempts else ""
+
+    @property
+    def pool(self) -> str:
+        """The pool entries of the row's last attempt that leased any (``account=alice``)."""
+        return next((a.pool for a in reversed(self.attempts) if a.pool), "")
+
+    @property
+    def pool_wait_s(self) -> float:
+        """How long the row waited for free pool entries, over all its attempts."""
+        return sum(a.pool_wait_s for a in self.attempts)
 
     @property
     def label(self) -> str:
@@ -146,6 +160,8 @@ class RowViewer:
         )
         self.secrets = frozenset(secrets)
         self.evidence = evidence
+        self.pools: tuple[str, ...] = tuple(manifest.settings.get("pools") or ())
+        """The flow's pools: the reports then show each row's entries."""
 
     @staticmethod
     def _check_columns(role: str, columns: Collection[str], manifest: BatchManifest) -> None:
@@ -182,6 +198,8 @@ class RowViewer:
                     if (path := safe_relative_path(art.get("path", ""))) is not None
                 ),
                 host=a.host,
+                pool=entry_label(a.pool),
+                pool_wait_s=a.pool_wait_s,
             )
             for a in job.attempts
         )

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from batch.models import BatchJob, BatchManifest, BatchStatus, ErrorCategory, JobStatus
+from batch.reports.pool_usage import PoolUsage, PoolUsageBuilder
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -149,6 +150,8 @@ class BatchSummary:
     error_signatures: int
     has_failures: bool
     stop_reason: str | None = None
+    pools: PoolUsage | None = None
+    """The pools' entries used, waits and unusable entries (None: the flow has no pools)."""
     """Why the last run stopped scheduling with rows left, e.g. after ``--max-failures``."""
 
     def count(self, status: JobStatus) -> int:
@@ -225,6 +228,7 @@ class BatchSummary:
             ],
             "error_signatures": self.error_signatures,
             "stop_reason": self.stop_reason,
+            "pools": self.pools.to_dict() if self.pools else None,
         }
 
 
@@ -297,12 +301,14 @@ class SummaryBuilder:
         self._by_category: Counter[str] = Counter()
         self._failed_attempts: Counter[str] = Counter()
         self._groups: dict[tuple[str, str], _GroupAcc] = {}
+        self._pools = PoolUsageBuilder()
 
     def add(self, job: BatchJob) -> None:
         self._total += 1
         self._counts[job.status.value] += 1
         self._attempts[job.attempt_count] += 1
         self._flaky += job.flaky
+        self._pools.add(job)
         for attempt in job.attempts:
             if not attempt.ok:
                 self._failed_attempts[(attempt.category or ErrorCategory.UNKNOWN).value] += 1
@@ -391,6 +397,7 @@ class SummaryBuilder:
             error_signatures=len(self._groups),
             has_failures=failed > 0,
             stop_reason=self._manifest.settings.get("stop_reason"),
+            pools=self._pools.build(),
         )
 
 

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Protocol
 
@@ -28,10 +28,12 @@ from batch.exceptions import InvalidTransitionError
 from batch.models import AttemptRecord, BatchJob, BatchStatus, JobStatus
 from batch.reports.summary import mask_secrets
 from batch.run.ownership import new_owner_id, owner_host, owner_is_dead
+from batch.run.pool_leases import PoolLease, PoolLeaser, leased_attempt
 from batch.run.progress import ProgressCallback, ProgressTracker
 from batch.run.retry import RetryPolicy, Sleep
 from batch.run.throttle import CircuitBreaker, RateLimiter
 from batch.store import ManifestStore
+from runtime.flows.pools import PoolSpec
 from runtime.outcome import AttemptOutcome, ErrorCategory, JobSpec, SettingValue
 from runtime.runners.base import RunnerFactory
 
@@ -90,6 +92,8 @@ class ExecutionOptions:
         default_factory=lambda: MappingProxyType({})
     )
     """The attempt settings sent with every spec (``runners.base.attempt_settings``)."""
+    pools: tuple[PoolSpec, ...] = ()
+    """The flow's pools: each attempt leases an entry of each (``pool_leases``)."""
 
 
 class StoreCommitRecorder:
@@ -154,6 +158,7 @@ class BatchExecution:
         self._cancelled_by_request = False
         self._workers: list[asyncio.Task[None]] = []
         self.breaker = CircuitBreaker(options.circuit_breaker)
+        self.pools = PoolLeaser(store, batch_id, options.pools)
         self.failed_rows = 0
         self.stop_reason: str | None = None
         """Why this run stopped scheduling on its own (``max_failures``), if it did."""
@@ -313,11 +318,16 @@ class BatchExecution:
             """Never again once past an unsafe commit mark: the submit may have landed."""
             return not self.commits.passed_commit(job.job_id)
 
+        def mask(outcome: AttemptOutcome, pool_secrets: list[str]) -> AttemptOutcome:
+            return masked_outcome(outcome, secret_values + pool_secrets)
+
         async def attempt() -> AttemptOutcome:
             number = earlier + len(records) + 1
-            started_at = datetime.now(UTC)
-            outcome = masked_outcome(await self.runner.run(self._spec(job, number)), secret_values)
-            records.append(attempt_record(number, started_at, outcome, owner_host(self.owner)))
+            asked_at = datetime.now(UTC)
+            spec = self._spec(job, number)
+            outcome, lease = await leased_attempt(self.pools, self.runner, spec, token, mask)
+            host = owner_host(self.owner)
+            records.append(attempt_record(number, asked_at, outcome, host, lease))
             self._observe(outcome)
             if self.policy.will_retry(outcome, len(records)) and repeatable(outcome):
                 self.store.record_attempt(job.job_id, records[-1], token)
@@ -415,15 +425,24 @@ def masked_outcome(outcome: AttemptOutcome, secret_values: list[str]) -> Attempt
 
 
 def attempt_record(
-    number: int, started_at: datetime, outcome: AttemptOutcome, host: str
+    number: int,
+    asked_at: datetime,
+    outcome: AttemptOutcome,
+    host: str,
+    lease: PoolLease | None = None,
 ) -> AttemptRecord:
+    """The attempt as recorded; it started once its pool entries were leased."""
+    lease = lease or PoolLease("")
     return AttemptRecord(
         number=number,
-        started_at=started_at,
+        started_at=asked_at + timedelta(seconds=lease.wait_s),
         duration_s=outcome.duration_s,
         ok=outcome.ok,
         category=outcome.category,
         message=outcome.message,
         artifacts=[{"kind": a.kind, "path": a.path, "name": a.name} for a in outcome.artifacts],
         host=host,
+        pool=lease.keys,
+        pool_wait_s=lease.wait_s,
+        pool_unusable=[name for name in outcome.pool_unusable if name in lease.keys],
     )

@@ -1,6 +1,7 @@
 """The manifest store: batches, jobs, attempts and their checked transitions (docs/store.md)."""
 
 from batch.store._keys import BatchKeys
+from batch.store._pools import LeaseResult, PoolDemand, PoolEntry
 from batch.store._url import StoreUrl
 from batch.store.manifest import DB_FILENAME, REQUEUABLE, ManifestStore, default_store_path
 
@@ -8,7 +9,10 @@ __all__ = [
     "DB_FILENAME",
     "REQUEUABLE",
     "BatchKeys",
+    "LeaseResult",
     "ManifestStore",
+    "PoolDemand",
+    "PoolEntry",
     "StoreUrl",
     "default_store_path",
 ]

@@ -53,11 +53,12 @@ JOB_COLUMNS = (
 """The columns ``new_job_params`` fills, in its order (bulk inserts and COPY)."""
 _ATTEMPT_VALUES = (
     ":job_id, :number, :started_at, CAST(:duration_s AS FLOAT), CAST(:ok AS INTEGER), "
-    "CAST(:category AS TEXT), :message, :artifacts, :host"
+    "CAST(:category AS TEXT), :message, :artifacts, :host, :pool, "
+    "CAST(:pool_wait_s AS FLOAT), :pool_unusable"
 )
 _INSERT_ATTEMPT = (
     "INSERT INTO attempts (job_id, number, started_at, duration_s, ok, category, message, "
-    "artifacts, host)"
+    "artifacts, host, pool, pool_wait_s, pool_unusable)"
 )
 INSERT_ATTEMPT = text(f"{_INSERT_ATTEMPT} VALUES ({_ATTEMPT_VALUES})")
 INSERT_ATTEMPT_IF_OWNER = text(
@@ -174,6 +175,9 @@ def attempt_params(job_id: str, attempt: AttemptRecord) -> dict[str, Any]:
         "message": attempt.message,
         "artifacts": dumps(attempt.artifacts),
         "host": attempt.host,
+        "pool": dumps(attempt.pool),
+        "pool_wait_s": attempt.pool_wait_s,
+        "pool_unusable": dumps(attempt.pool_unusable),
     }
 
 
@@ -188,5 +192,8 @@ def attempt_from_row(row: RowMapping) -> AttemptRecord:
             "message": row["message"],
             "artifacts": json.loads(row["artifacts"]),
             "host": row["host"],
+            "pool": json.loads(row["pool"]),
+            "pool_wait_s": row["pool_wait_s"],
+            "pool_unusable": json.loads(row["pool_unusable"]),
         }
     )

@@ -41,6 +41,7 @@ _DELETES = (
         "DELETE FROM attempts WHERE job_id IN (SELECT job_id FROM jobs WHERE batch_id = :batch_id)"
     ),
     text("DELETE FROM jobs WHERE batch_id = :batch_id"),
+    text("DELETE FROM pool_entries WHERE batch_id = :batch_id"),
     text("DELETE FROM batches WHERE batch_id = :batch_id"),
 )
 

@@ -14,7 +14,7 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -44,6 +44,7 @@ from batch.store._engine import Database
 from batch.store._ingest import insert_jobs
 from batch.store._jobs import REQUEUABLE
 from batch.store._keys import BatchKeys
+from batch.store._pools import PoolLeases, insert_pool_entries
 from batch.store._schema import ensure_schema
 from batch.store._url import StoreUrl
 from runtime.outcome import ErrorCategory
@@ -62,7 +63,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class ManifestStore:
+class ManifestStore(PoolLeases):
     """The manifest store on a SQLite file or a PostgreSQL database. Thread-safe: one
     transaction at a time per store, under a lock.
 
@@ -142,12 +143,14 @@ class ManifestStore:
         chunk_size: int = 1000,
         *,
         settle: Callable[[BatchKeys], None] | None = None,
+        pools: Mapping[str, Sequence[tuple[str, dict[str, str]]]] | None = None,
     ) -> int:
         """Insert the batch and its jobs in one transaction, streaming ``jobs`` in chunks.
 
         ``settle`` applies the key policies in the same transaction: if it raises (a
         batch refused for duplicate keys), or the iterable does (a bad CSV row), nothing
-        is left behind, and no other connection ever saw the batch.
+        is left behind, and no other connection ever saw the batch. ``pools``: the
+        entries (key, row) of each of the flow's pools, stored with the batch.
         """
         created_at = codec.to_iso(manifest.created_at)
 
@@ -170,6 +173,7 @@ class ManifestStore:
                     f"batch {manifest.batch_id!r} already exists in {self.url}"
                 ) from None
             inserted = insert_jobs(conn, chunks())
+            insert_pool_entries(conn, manifest.batch_id, pools or {})
             if settle is not None:
                 settle(BatchKeys(conn, manifest.batch_id))
             return inserted

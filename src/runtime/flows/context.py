@@ -8,11 +8,12 @@ of no return), so flows and steps stay free of storage and artifact naming.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, NoReturn
 
-from runtime.errors import BusinessError
+from runtime.errors import BusinessError, ConfigurationError
 from runtime.outcome import Artifact
 
 __all__ = ["CommitFn", "FlowContext", "ScreenshotFn"]
@@ -38,6 +39,10 @@ class FlowContext:
     """Values the flow extracted so far; the attempt's outcome reports them."""
     base_url: str | None = None
     """The effective base URL (``--base-url`` over the flow's); set by ``run_flow``."""
+    pool: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
+    """The entry leased for this attempt from each pool: ``ctx.pool["account"]["username"]``."""
+    pool_failures: set[str] = field(default_factory=set)
+    """Pools whose entry this attempt found unusable; the attempt's outcome reports them."""
 
     async def screenshot(self, name: str) -> Artifact:
         """Capture the page now, e.g. as evidence of what was submitted."""
@@ -46,6 +51,17 @@ class FlowContext:
     async def mark_commit(self) -> None:
         """Call right before the action that must never be repeated (the submit)."""
         await self.commit_fn()
+
+    def pool_failed(self, name: str) -> None:
+        """The leased entry of pool ``name`` is unusable (a locked account, say): it is
+        taken out of the pool for the rest of the batch. The row's own result is
+        whatever the flow does next (usually ``ctx.fail(...)``)."""
+        if name not in self.pool:
+            declared = ", ".join(map(repr, self.pool)) or "none"
+            raise ConfigurationError(
+                f"ctx.pool_failed({name!r}): no such pool leased (the flow's pools: {declared})"
+            )
+        self.pool_failures.add(name)
 
     def fail(self, message: str) -> NoReturn:
         """Reject the row: a business failure, reported and never retried."""

@@ -22,6 +22,13 @@ from jinja2.exceptions import SecurityError
 
 from runtime.errors import ConfigurationError, FlowError
 from runtime.flows.actions import ACTIONS, check_args, did_you_mean, step_label
+from runtime.flows.pool_refs import (
+    ALL_POOLS,
+    pool_error_names,
+    pool_error_problems,
+    reference_problems,
+)
+from runtime.flows.pools import PoolSpec, parse_pools
 from runtime.flows.python_flow import PythonFlow, is_module_ref, load_python_flow
 from runtime.flows.reader import (
     column_names,
@@ -48,7 +55,7 @@ __all__ = [
     "render_steps",
 ]
 
-MODIFIERS = ("commit", "timeout", "name")
+MODIFIERS = ("commit", "timeout", "name", "pool_error")
 DECLARATIVE_SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -69,6 +76,8 @@ class StepSpec:
     verify: bool = False
     name: str | None = None
     """The step's ``name:`` modifier, which replaces the generated label."""
+    pool_error: tuple[str, ...] = ()
+    """Pools whose leased entry is unusable when this step fails (``pool_error:``)."""
 
     @property
     def where(self) -> str:
@@ -88,6 +97,7 @@ class RenderedStep:
     timeout_s: float | None
     label: str
     verify: bool = False
+    pool_error: tuple[str, ...] = ()
 
     @property
     def where(self) -> str:
@@ -123,6 +133,13 @@ class Flow:
     content_hash: str = ""
     """``sha256:...`` of the files as loaded (``load_flow``); a batch records it so that a
     runner can refuse to run another flow. Empty for a flow built in code."""
+    pools: tuple[PoolSpec, ...] = ()
+    """Resource pools an attempt leases one entry of each (``pools:``)."""
+
+    @property
+    def pool_secrets(self) -> bool:
+        """Some pool has secret columns: such a flow is traced only on request."""
+        return any(pool.secrets for pool in self.pools)
 
     @property
     def columns(self) -> frozenset[str]:
@@ -203,7 +220,7 @@ def _modifier_problems(raw: Mapping[Any, Any], verify: bool) -> list[str]:
         problems.append(f"'timeout' must be a number of seconds > 0, got {timeout!r}")
     if name is not None and not isinstance(name, str):
         problems.append(f"'name' must be text, got {name!r}")
-    return problems
+    return problems + pool_error_problems(raw.get("pool_error"))
 
 
 def _positive(value: Any) -> TypeGuard[float]:
@@ -225,8 +242,9 @@ def _parse_step(raw: Any, index: int, line: int | None, verify: bool) -> tuple[S
     label = step_label(action, args, name) if action and not problems else ""
     seconds = float(timeout) if _positive(timeout) else None
     step = StepSpec(
-        index, action or "", args, raw.get("commit") is True, seconds, label, line, verify, name
-    )
+        index, action or "", args, raw.get("commit") is True, seconds, label, line, verify, name,
+        pool_error_names(raw.get("pool_error")),
+    )  # fmt: skip
     return step, problems
 
 
@@ -243,6 +261,14 @@ def _parse_steps(
         where = f"{step.where} {step.action}".strip()
         problems += [f"{where}: {problem}" for problem in found]
     return tuple(steps), problems
+
+
+def _resolve_pool_errors(
+    steps: tuple[StepSpec, ...], pools: Sequence[PoolSpec]
+) -> tuple[StepSpec, ...]:
+    """``pool_error: true`` made concrete: the names of every declared pool."""
+    names = tuple(pool.name for pool in pools)
+    return tuple(replace(s, pool_error=names) if ALL_POOLS in s.pool_error else s for s in steps)
 
 
 # --- checking the whole flow --------------------------------------------------------------
@@ -272,6 +298,8 @@ def _parse_document(
     key, secrets = column_names(data, "key", problems), column_names(data, "secrets", problems)
     verify, found = _parse_steps(data.get("verify", []), lines.get("verify", []), verify=True)
     problems += found
+    pools, found = parse_pools(data, lines, directory)
+    problems += found
     steps: tuple[StepSpec, ...] = ()
     python = None
     if "python" in data:
@@ -281,6 +309,8 @@ def _parse_document(
     else:
         steps, found = _parse_steps(data["steps"], lines.get("steps", []), verify=False)
         problems += found or ([] if steps else ["'steps' is empty: add at least one step"])
+    steps, verify = _resolve_pool_errors(steps, pools), _resolve_pool_errors(verify, pools)
+    problems += reference_problems((*steps, *verify), pools, bool("pools" in data))
     if problems:
         raise FlowError(source, problems)
     base_url, timeout = data.get("base_url"), data.get("timeout")
@@ -297,6 +327,7 @@ def _parse_document(
         python=python,
         directory=directory,
         description=data.get("description", ""),
+        pools=pools,
     )
 
 
@@ -430,6 +461,7 @@ def _render_step(flow: Flow, step: StepSpec, context: Mapping[str, Any]) -> Rend
         step.timeout_s,
         label,
         step.verify,
+        step.pool_error,
     )
 
 
@@ -440,10 +472,13 @@ def render_steps(
     base_url: str | None,
     job: JobInfo,
     steps: Sequence[StepSpec] | None = None,
+    pool: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[RenderedStep]:
     """The concrete steps for one row. ``base_url`` overrides the flow's (``--base-url``);
-    ``steps`` defaults to ``flow.steps`` (pass ``flow.verify`` for the verify steps)."""
+    ``steps`` defaults to ``flow.steps`` (pass ``flow.verify`` for the verify steps);
+    ``pool`` holds the entries leased for this attempt (``{{ pool.account.username }}``)."""
     context: dict[str, Any] = {"row": RowView(row), "job": job}
+    context["pool"] = {name: RowView(entry) for name, entry in (pool or {}).items()}
     effective = base_url or flow.base_url
     if effective:
         context["base_url"] = effective.rstrip("/")

@@ -36,6 +36,7 @@ TOP_LEVEL = (
     "steps",
     "verify",
     "python",
+    "pools",
 )
 """Every key a flow file may have at its top level."""
 
@@ -81,6 +82,9 @@ def _read_yaml(text: str, source: str) -> tuple[Any, dict[str, list[int]]]:
         for key_node, value_node in node.value:
             if isinstance(value_node, yaml.SequenceNode):
                 lines[str(key_node.value)] = [n.start_mark.line + 1 for n in value_node.value]
+            elif isinstance(value_node, yaml.MappingNode):  # pools: the line of each entry
+                for sub_key, _ in value_node.value:
+                    lines[f"{key_node.value}.{sub_key.value}"] = [sub_key.start_mark.line + 1]
     return data, lines
 
 
@@ -94,7 +98,8 @@ def _read_json(text: str, source: str) -> Any:
 
 def read_flow_document(path: Path) -> tuple[Any, dict[str, list[int]]]:
     """The parsed document and, for YAML, the line of each item of each top-level list
-    (``{"steps": [7, 8, 10], "verify": [...]}``)."""
+    (``{"steps": [7, 8, 10], "verify": [...]}``) and of each key of a top-level mapping
+    (``{"pools.account": [4]}``)."""
     source = str(path)
     try:
         text = path.read_text(encoding="utf-8-sig")

@@ -264,7 +264,11 @@ async def run_step(page: Page, step: RenderedStep, ctx: FlowContext, *, timeout_
     if step.commit:
         await ctx.mark_commit()
     ctx.logger.debug("%s %s", step.where, step.label)
-    await HANDLERS[step.action](page, step, ctx, seconds * 1000)
+    try:
+        await HANDLERS[step.action](page, step, ctx, seconds * 1000)
+    except BaseException:
+        ctx.pool_failures.update(name for name in step.pool_error if name in ctx.pool)
+        raise
 
 
 async def run_flow(
@@ -298,6 +302,7 @@ async def run_flow(
         return dict(ctx.extracted)
     job = JobInfo(ctx.row_index, ctx.job_id, ctx.attempt)
     steps = flow.verify if verify else flow.steps
-    for step in render_steps(flow, row, base_url=base_url, job=job, steps=steps):
+    rendered = render_steps(flow, row, base_url=base_url, job=job, steps=steps, pool=ctx.pool)
+    for step in rendered:
         await run_step(page, step, ctx, timeout_s=timeout_s)
     return dict(ctx.extracted)

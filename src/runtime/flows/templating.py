@@ -24,10 +24,11 @@ __all__ = [
     "is_template",
     "render_template",
     "template_columns",
+    "template_pool_columns",
     "undeclared_variables",
 ]
 
-VARIABLES = frozenset({"row", "base_url", "job"})
+VARIABLES = frozenset({"row", "base_url", "job", "pool"})
 """The names a flow template can use."""
 
 
@@ -116,6 +117,43 @@ def template_columns(source: str) -> set[str]:
     if not is_template(source):
         return set()
     return set(_parse_columns(source))
+
+
+def _key(node: nodes.Node) -> str | None:
+    """The constant name of a ``x.name`` / ``x["name"]`` lookup, else None."""
+    if isinstance(node, nodes.Getattr):
+        return node.attr
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        return node.arg.value if isinstance(node.arg.value, str) else None
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _parse_pool_columns(source: str) -> frozenset[tuple[str, str | None]]:
+    used: dict[int, tuple[str, str | None]] = {}
+    tree = ENV.parse(source)
+    lookups: list[nodes.Getattr | nodes.Getitem] = [
+        *tree.find_all(nodes.Getattr),
+        *tree.find_all(nodes.Getitem),
+    ]
+    for lookup in lookups:  # pool.<name>
+        if isinstance(lookup.node, nodes.Name) and lookup.node.name == "pool":
+            name = _key(lookup)
+            if name is not None:
+                used[id(lookup)] = (name, None)
+    for lookup in lookups:  # pool.<name>.<column>
+        if id(lookup.node) in used:
+            name = used.pop(id(lookup.node))[0]
+            used[id(lookup)] = (name, _key(lookup))
+    return frozenset(used.values())
+
+
+def template_pool_columns(source: str) -> set[tuple[str, str | None]]:
+    """``(pool, column)`` pairs a template reads (``pool.account.username``); the column
+    is None when it is not a constant. Raises ``jinja2.TemplateSyntaxError``."""
+    if not is_template(source):
+        return set()
+    return set(_parse_pool_columns(source))
 
 
 def undeclared_variables(source: str) -> set[str]:

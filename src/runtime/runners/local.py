@@ -55,8 +55,10 @@ class LocalJobRunner:
         self.base_url = settings.base_url or flow.base_url
         self.job_timeout_s = flow.timeout_s or settings.job_timeout_s
         self.sessions = ContextPool(browser, settings.isolation, settings.recycle_context_every)
-        # a trace records what was typed: flows with secrets are traced only on request
-        self.tracing_allowed = settings.trace_secrets or not (flow.secrets or settings.secrets)
+        # a trace records what was typed: flows with secrets (of rows or of pool entries)
+        # are traced only on request
+        secrets = flow.secrets or settings.secrets or flow.pool_secrets
+        self.tracing_allowed = settings.trace_secrets or not secrets
 
     async def run(self, spec: JobSpec) -> AttemptOutcome:
         started = time.monotonic()
@@ -123,10 +125,11 @@ class LocalJobRunner:
             )
             if traced:
                 await artifacts.stop_trace(context, keep=True)
+            unusable = tuple(sorted(ctx.pool_failures))
             if isinstance(exc, TimeoutError):
                 watchdog = f"job exceeded its {self.job_timeout_s:g} s timeout (watchdog)"
-                return _failed(exc, started, artifacts, message=watchdog)
-            return _failed(exc, started, artifacts)
+                return _failed(exc, started, artifacts, message=watchdog, unusable=unusable)
+            return _failed(exc, started, artifacts, unusable=unusable)
         if traced:
             await artifacts.stop_trace(context, keep=self.settings.trace == "always")
         return AttemptOutcome(
@@ -134,6 +137,7 @@ class LocalJobRunner:
             duration_s=time.monotonic() - started,
             artifacts=tuple(artifacts.artifacts),
             extracted=dict(extracted),
+            pool_unusable=tuple(sorted(ctx.pool_failures)),
         )
 
     def _traced(self, attempt: int) -> bool:
@@ -159,11 +163,17 @@ class LocalJobRunner:
             logger=logger,
             screenshot_fn=screenshot,
             commit_fn=commit,
+            pool=spec.pool,
         )
 
 
 def _failed(
-    exc: BaseException, started: float, artifacts: AttemptArtifacts, *, message: str = ""
+    exc: BaseException,
+    started: float,
+    artifacts: AttemptArtifacts,
+    *,
+    message: str = "",
+    unusable: tuple[str, ...] = (),
 ) -> AttemptOutcome:
     """The outcome of an attempt that raised, with whatever evidence was captured."""
     category, default_message, retry_after = classify(exc)
@@ -174,4 +184,5 @@ def _failed(
         message=message or default_message,
         artifacts=tuple(artifacts.artifacts),
         retry_after_s=retry_after,
+        pool_unusable=unusable,
     )

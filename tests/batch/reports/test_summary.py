@@ -316,7 +316,9 @@ def test_to_dict_has_stable_json_keys() -> None:
         "error_groups",
         "error_signatures",
         "stop_reason",
+        "pools",
     ]
+    assert data["pools"] is None  # the flow has no pools
     assert data["schema_version"] == SCHEMA_VERSION
     assert data["attempts_histogram"] == {"0": 3, "1": 5, "2": 1, "3": 1}
     assert data["durations"]["method"] == "nearest-rank"

@@ -77,6 +77,7 @@
     var error = el("td", null, "msg");
     if (row.c) { error.appendChild(el("span", row.c, "category")); }
     if (row.m) { error.appendChild(el("span", row.m, "message")); }
+    if (row.p) { error.appendChild(el("span", row.p, "pool")); }
     tr.appendChild(error);
     tr.appendChild(evidence(row));
     return tr;
