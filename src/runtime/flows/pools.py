@@ -77,6 +77,11 @@ def _pool(name: str, raw: Any, directory: Path, problems: list[str]) -> PoolSpec
     secrets = _names(raw.get("secrets", []))
     if secrets is None:
         found.append("'secrets' must be a column name or a list of column names")
+    elif key in secrets:
+        found.append(
+            f"the key column {key!r} cannot be a secret: reports name each row's entry by "
+            "its key (key on a column that is not secret, e.g. a username)"
+        )
     max_uses = raw.get("max_uses", 0)
     if isinstance(max_uses, bool) or not isinstance(max_uses, int) or max_uses < 0:
         found.append(f"'max_uses' must be a whole number (0: unlimited), got {max_uses!r}")

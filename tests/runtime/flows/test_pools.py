@@ -73,6 +73,15 @@ def test_every_problem_names_its_pool_and_line(tmp_path: Path) -> None:
     assert "pool '9bad' (line 8): a pool's name must be a word" in message
 
 
+def test_the_key_column_cannot_be_a_secret(tmp_path: Path) -> None:
+    message = problems_of(
+        tmp_path,
+        "pools:\n  account: { file: a.csv, key: token, secrets: [token] }\n"
+        'steps:\n  - goto: "/"\n',
+    )
+    assert "pool 'account' (line 4): the key column 'token' cannot be a secret" in message
+
+
 def test_steps_may_only_name_declared_pools(tmp_path: Path) -> None:
     message = problems_of(
         tmp_path,
