@@ -76,8 +76,7 @@ def test_every_problem_names_its_pool_and_line(tmp_path: Path) -> None:
 def test_the_key_column_cannot_be_a_secret(tmp_path: Path) -> None:
     message = problems_of(
         tmp_path,
-        "pools:\n  account: { file: a.csv, key: token, secrets: [token] }\n"
-        'steps:\n  - goto: "/"\n',
+        'pools:\n  account: { file: a.csv, key: token, secrets: [token] }\nsteps:\n  - goto: "/"\n',
     )
     assert "pool 'account' (line 4): the key column 'token' cannot be a secret" in message
 
