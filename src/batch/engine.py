@@ -413,6 +413,7 @@ class BatchEngine:
             secrets=tuple(_secrets_of(manifest)),
             verify=bool(flow.verify),
             pools=flow.pools,
+            lease_s=settings.lease_s,
         )
 
     def _settings_for(self, manifest: BatchManifest) -> BatchSettings:

@@ -118,7 +118,8 @@ class BatchSettings(RuntimeSettings):
     """A batch's priority on the workers: ``high`` rows start before ``normal``, then ``low``."""
     lease_s: float = Field(30.0, ge=1)
     """A running job whose worker stops renewing its lease this long is re-run (or held
-    in needs_review past an unsafe commit step). Workers renew every ``lease_s / 6``."""
+    in needs_review past an unsafe commit step), and its pool entries serve again.
+    Workers renew every ``lease_s / 6``, the in-process engine every second (or ``lease_s / 3``)."""
 
     # --- retention (docs/schedules.md) ------------------------------------------
     retention_days: int | None = Field(None, ge=1)

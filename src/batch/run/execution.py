@@ -252,7 +252,8 @@ class BatchExecution:
     async def _watch(self) -> None:
         """Renew this owner's leases and honour a cancel requested by another process."""
         while True:
-            await asyncio.sleep(self.options.poll_interval_s)
+            # at least three renewals per lease, however short BATCH_LEASE_S is set
+            await asyncio.sleep(min(self.options.poll_interval_s, self.options.lease_s / 3))
             self.store.renew_lease(self.owner, self.options.lease_s)
             if not self._stopping.is_set() and self.store.cancel_requested(self.batch_id):
                 logger.warning("batch %s: cancel requested; winding down", self.batch_id)
