@@ -96,8 +96,10 @@ def start_service(workdir: Path, **settings: Any) -> ServiceProcess:
     artifacts = workdir / "artifacts"
     with ManifestStore(default_store_path(artifacts)) as store:
         keys = ApiKeyStore(store)
-        _, write_key = keys.create("test-writer", "write")
-        _, read_key = keys.create("test-reader", "read")
+        # a server restarted on the same store gets keys of its own
+        suffix = f"-{len(keys.list()) // 2 + 1}" if keys.list() else ""
+        _, write_key = keys.create(f"test-writer{suffix}", "write")
+        _, read_key = keys.create(f"test-reader{suffix}", "read")
     port = free_port()
     env = server_env({"base_dir": workdir, **settings})
     log_path = workdir / "server.log"

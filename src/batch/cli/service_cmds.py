@@ -95,9 +95,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default 8080).", min=0)] = None,
 ) -> None:
     """Serve the HTTP API (/api/v1, docs at /api/v1/docs) until SIGINT or SIGTERM."""
-    import uvicorn  # noqa: PLC0415 - the server's dependencies load for `serve` only
-
-    from batch.service.app import create_app  # noqa: PLC0415 - same
+    from batch.service.server import run_server  # noqa: PLC0415 - FastAPI for `serve` only
 
     settings = _settings(service_host=host, service_port=port)
     ManifestStore.for_settings(settings).close()  # a bad store fails here, in one line
@@ -107,15 +105,7 @@ def serve(
             "put TLS in front of it (keys travel in every request)",
             highlight=False,
         )
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.service_host,
-        port=settings.service_port,
-        log_level="debug" if State.debug else "info",
-        server_header=False,
-        timeout_graceful_shutdown=5,
-    )
-    uvicorn.Server(config).run()
+    run_server(settings, debug=State.debug)
 
 
 def _is_loopback(host: str) -> bool:

@@ -22,6 +22,7 @@ __all__ = [
     "PROBLEM_JSON",
     "Problem",
     "ProblemDetail",
+    "field_of",
     "install_problem_handlers",
     "problem_response",
     "problem_responses",
@@ -101,10 +102,17 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def _field(location: tuple[Any, ...]) -> str | None:
-    """``("body", "options", "concurrency")`` -> ``options.concurrency``; a header's name."""
-    parts = [str(part) for part in location[1:]] if len(location) > 1 else []
+def field_of(location: tuple[Any, ...] | list[Any]) -> str | None:
+    """A pydantic error's location as a request field: ``("concurrency",
+    "constrained-int")`` -> ``concurrency``, ``("job_ids", 0)`` -> ``job_ids.0`` (the
+    names pydantic gives union members are not fields)."""
+    parts = [str(p) for p in location if isinstance(p, int) or str(p).isidentifier()]
     return ".".join(parts) or None
+
+
+def _field(location: tuple[Any, ...]) -> str | None:
+    """Past FastAPI's ``body``/``query``/``header`` prefix: the field, or a header's name."""
+    return field_of(location[1:]) if len(location) > 1 else None
 
 
 async def _on_problem(_request: Request, exc: Exception) -> JSONResponse:

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import asyncio
+from dataclasses import dataclass
 
-from batch.models import ProgressEvent
-from batch.reports.summary import BatchSummary
+from batch.service.hooks import BatchHooks
+from batch.service.launcher import Launcher
 from batch.service.sessions import SessionStore
 from batch.service.tasks import TaskRegistry
 from batch.settings import BatchSettings
 from batch.store import ManifestStore
 from batch.store._api_keys import ApiKeyStore
+from batch.store._idempotency import IdempotencyStore
 
-__all__ = ["BatchHooks", "ServiceState"]
-
-
-@dataclass
-class BatchHooks:
-    """Listeners of the batches this server runs (live progress, webhooks). Called in
-    the server's event loop; a listener must not block (hand work to a task)."""
-
-    on_progress: list[Callable[[ProgressEvent], None]] = field(default_factory=list)
-    """After each row finishes."""
-    on_finished: list[Callable[[BatchSummary], None]] = field(default_factory=list)
-    """After a run of a batch ends (finished, stopped or cancelled)."""
+__all__ = ["BatchHooks", "ServiceState"]  # BatchHooks re-exported for the listeners
 
 
 @dataclass
@@ -34,15 +24,39 @@ class ServiceState:
     settings: BatchSettings
     store: ManifestStore
     keys: ApiKeyStore
+    idempotency: IdempotencyStore
     sessions: SessionStore
-    tasks: TaskRegistry = field(default_factory=TaskRegistry)
-    hooks: BatchHooks = field(default_factory=BatchHooks)
+    launcher: Launcher
+    tasks: TaskRegistry
+    hooks: BatchHooks
+    loop: asyncio.AbstractEventLoop
+    """The server's loop: signal handlers hand their work to it."""
 
     @classmethod
     def open(cls, settings: BatchSettings) -> ServiceState:
+        """In the server's running loop (the lifespan)."""
         store = ManifestStore.for_settings(settings)
-        return cls(settings, store, ApiKeyStore(store), SessionStore(settings.session_ttl_s))
+        tasks, hooks = TaskRegistry(), BatchHooks()
+        return cls(
+            settings=settings,
+            store=store,
+            keys=ApiKeyStore(store),
+            idempotency=IdempotencyStore(store),
+            sessions=SessionStore(settings.session_ttl_s),
+            launcher=Launcher(settings, store, hooks, tasks),
+            tasks=tasks,
+            hooks=hooks,
+            loop=asyncio.get_running_loop(),
+        )
+
+    def on_signal(self, *, again: bool) -> None:
+        """SIGTERM / SIGINT (from a signal handler): stop scheduling; again: cancel
+        running rows too. Either way every batch stays resumable."""
+        launcher = self.launcher
+        self.loop.call_soon_threadsafe(launcher.abort if again else launcher.stop)
 
     async def close(self) -> None:
+        """Running batches wind down first, then the other tasks, then the store."""
+        await self.launcher.shutdown()
         await self.tasks.close()
         self.store.close()
