@@ -52,7 +52,8 @@ def options_from_fields(fields: Mapping[str, list[str]]) -> BatchOptions:
     """A multipart form's option fields (``secrets`` repeated or comma-separated)."""
     data: dict[str, object] = {}
     for name, values in fields.items():
-        if name == "flow_name":
+        values = [value for value in values if value not in ("", "null")]  # noqa: PLW2901 - an empty field is an option not given
+        if name == "flow_name" or not values:
             continue
         if name == "secrets":
             data[name] = [s.strip() for value in values for s in value.split(",") if s.strip()]
@@ -122,8 +123,11 @@ def _registered(settings: BatchSettings, name: str) -> Path:
 
 
 def _under_base(settings: BatchSettings, flow_path: str) -> Path:
-    path = (settings.base_dir / flow_path).resolve()
-    if "\x00" in flow_path or not path.is_relative_to(settings.base_dir):
+    try:
+        path = (settings.base_dir / flow_path).resolve()
+    except (OSError, ValueError):  # a NUL, an unencodable character, a name too long
+        path = Path("/")
+    if not path.is_relative_to(settings.base_dir):
         raise Problem(
             422,
             detail=f"refused flow path {flow_path!r}: it is outside the base directory",
@@ -175,6 +179,9 @@ def create_from_request(
     except (FileProcessingError, ConfigurationError) as exc:
         field = "secrets" if "secret column" in str(exc) else request.csv_field
         raise Problem(422, detail=_shown(str(exc), request), field=field) from None
+    except (OSError, ValueError) as exc:  # a path the file system refuses (too long, bad bytes)
+        detail = f"{request.csv_field}: cannot read this path ({type(exc).__name__})"
+        raise Problem(422, detail=detail, field=request.csv_field) from None
 
 
 def _shown(message: str, request: BatchRequest) -> str:

@@ -47,4 +47,6 @@ def _rewrite(schema: dict[str, Any]) -> dict[str, Any]:
                 responses["422"] = problem_responses(422)[422]
             if operation.get("security"):
                 responses.setdefault("401", problem_responses(401)[401])
+            if "requestBody" in operation:  # a body that is not JSON at all
+                responses.setdefault("400", problem_responses(400)[400])
     return schema

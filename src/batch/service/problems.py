@@ -123,16 +123,37 @@ async def _on_problem(_request: Request, exc: Exception) -> JSONResponse:
 async def _on_validation(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0] if exc.errors() else {}
+    if first.get("type") == "json_invalid":
+        return problem_response(Problem(400, detail="the body is not valid JSON", field="body"))
     field = _field(tuple(first.get("loc", ())))
     message = str(first.get("msg", "invalid request"))
     detail = f"{field}: {message}" if field else message
     return problem_response(Problem(422, detail=detail, field=field))
 
 
-async def _on_http(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else ""
-    return problem_response(Problem(exc.status_code, detail=detail, headers=exc.headers))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:  # Starlette names the first matching route's methods only
+        headers["Allow"] = ", ".join(_methods_of(request))
+    return problem_response(Problem(exc.status_code, detail=detail, headers=headers))
+
+
+def _methods_of(request: Request) -> list[str]:
+    """The methods of every route matching the path (HEAD, implied by GET, left out as
+    the OpenAPI schema leaves it out)."""
+    methods: set[str] = set()
+    routes = list(request.app.routes)
+    while routes:
+        route = routes.pop()
+        included = getattr(route, "original_router", None)  # FastAPI's included routers
+        if included is not None:
+            routes.extend(included.routes)
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(request.url.path):
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods - {"HEAD"})
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:

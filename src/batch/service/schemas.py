@@ -47,13 +47,22 @@ class BatchOptions(BaseModel):
     concurrency: Annotated[int, Field(ge=1, le=64)] | Literal["auto"] | None = None
     retries: int | None = Field(default=None, ge=0, le=20)
     isolation: Literal["context", "recycled", "page"] | None = None
-    rate: str | None = Field(default=None, max_length=32, description="e.g. 2/s, 90/min, 1000/h")
+    rate: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{1,6}(\.[0-9]{1,6})?(/(s|sec|m|min|h))?$",
+        description="Job starts at most: 2/s, 90/min, 1000/h (a number: per second).",
+    )
     priority: Literal["high", "normal", "low"] | None = None
     secrets: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default_factory=list, max_length=100, description="Columns whose values are masked."
     )
     max_failures: int | None = Field(default=None, ge=0)
-    base_url: str | None = Field(default=None, max_length=2000, description="Overrides the flow's.")
+    base_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        pattern=r"^(https?|file)://",
+        description="Overrides the flow's base URL.",
+    )
 
 
 class CreateFromPaths(BatchOptions):

@@ -182,6 +182,14 @@ def test_errors_are_problem_details_without_tracebacks(service: ServiceProcess) 
     assert missing.headers["content-type"] == "application/problem+json"
     assert invalid.status_code == 422
     assert invalid.json()["field"] == "key"
-    assert not_json.status_code == 422
+    assert not_json.status_code == 400
+    assert not_json.json()["field"] == "body"
     for answer in (missing, invalid, not_json):
         assert "Traceback" not in answer.text
+
+
+def test_a_wrong_method_lists_every_allowed_one(service: ServiceProcess) -> None:
+    with service.client() as client:
+        answer = client.put("/api/v1/session")
+    assert answer.status_code == 405
+    assert answer.headers["Allow"] == "DELETE, GET, POST"

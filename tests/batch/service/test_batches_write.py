@@ -191,6 +191,15 @@ def test_every_refusal_is_a_problem_naming_the_field(
         "/api/v1/batches", json={"csv_path": "../../etc/x.csv", "flow_name": "add_customer"}
     )
     cases["path outside base_dir"] = (outside, 422, "csv_path")
+    nul = writer.post("/api/v1/batches", json={"csv_path": "c.csv", "flow_path": "a\u0000.yaml"})
+    cases["NUL in flow_path"] = (nul, 422, "flow_path")
+    cases["not JSON"] = (
+        writer.post(
+            "/api/v1/batches/x/retry", content=b"{", headers={"Content-Type": "application/json"}
+        ),
+        400,
+        "body",
+    )
     cases["unknown batch"] = (writer.post("/api/v1/batches/nope/cancel"), 404, "batch_id")
     for case, (answer, status, field) in cases.items():
         assert answer.status_code == status, (case, answer.text)

@@ -34,6 +34,16 @@ router = APIRouter(prefix="/api/v1/batches", tags=["batches"])
 RETRY_AFTER_S = 30
 _IDEMPOTENCY_LOCKS: dict[tuple[str, str], asyncio.Lock] = {}
 
+
+def _form_fields() -> dict[str, Any]:
+    """The options as form fields: a field is a string, left out (or empty) when unset."""
+    fields: dict[str, Any] = {}
+    for name, schema in BatchOptions.model_json_schema()["properties"].items():
+        choices = [s for s in schema.get("anyOf", [schema]) if s.get("type") != "null"]
+        fields[name] = choices[0] if len(choices) == 1 else {"anyOf": choices}
+    return fields
+
+
 _CREATE_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -46,7 +56,7 @@ _CREATE_BODY: dict[str, Any] = {
                         "csv": {"type": "string", "format": "binary"},
                         "flow": {"type": "string", "format": "binary"},
                         "flow_name": {"type": "string"},
-                        **BatchOptions.model_json_schema()["properties"],
+                        **_form_fields(),
                     },
                 }
             },
@@ -114,7 +124,7 @@ async def _read_request(
             raise Problem(422, detail="csv: upload the CSV file as the 'csv' field", field="csv")
         options = creation.options_from_fields(upload.fields)
         flow_file = upload.files.get("flow")
-        names = upload.fields.get("flow_name")
+        names = [name for name in upload.fields.get("flow_name", []) if name not in ("", "null")]
         flow, flow_field = creation.resolve_flow(
             settings,
             uploaded=None if flow_file is None else (flow_file.path, flow_file.filename),
@@ -132,6 +142,8 @@ async def _read_request(
             body = CreateFromPaths.model_validate_json(await request.body())
         except ValidationError as exc:
             first = exc.errors()[0]
+            if first["type"] == "json_invalid":
+                raise Problem(400, detail="the body is not valid JSON", field="body") from None
             field = field_of(first["loc"]) or "body"
             raise Problem(422, detail=f"{field}: {first['msg']}", field=field) from None
         flow, flow_field = creation.resolve_flow(
