@@ -80,7 +80,7 @@ class Launcher:
         """Queue a run of the batch's pending rows (``resume``: its cancelled ones too)."""
         if self._stopping:
             raise RuntimeError("the server is shutting down")
-        run = _Run(batch_id)
+        run = _Run(batch_id, "workers" if self.on_workers else "queued")
         self._runs[batch_id] = run
         run.task = self.tasks.spawn(self._run(run, resume=resume), name=f"batch-{batch_id}")
 
@@ -105,8 +105,8 @@ class Launcher:
         """Shutting down: start nothing more; running batches stop scheduling."""
         self._stopping = True
         for run in list(self._runs.values()):
-            if run.state == "queued" and run.task is not None:
-                run.task.cancel()
+            if run.state in ("queued", "workers") and run.task is not None:
+                run.task.cancel()  # on workers the rows go on; only the following stops
             elif run.engine is not None:
                 run.engine.stop()
 
@@ -127,16 +127,15 @@ class Launcher:
     async def _run(self, run: _Run, *, resume: bool) -> None:
         try:
             if self.on_workers:
-                run.state = "workers"
                 summary = await self._on_workers(run.batch_id, resume=resume)
             else:
                 async with self._slots:
                     run.state = "running"
                     summary = await self._locally(run, resume=resume)
         except asyncio.CancelledError:
-            if run.state != "queued":
+            if run.state == "running":
                 raise
-            return  # a queued batch cancelled, or the server stopping: it stays pending
+            return  # queued (it stays pending), or followed on workers (they go on)
         except Exception as exc:  # one batch's failure must not stop the server
             log.error("batch %s: the run failed: %s", run.batch_id, exc)
             return

@@ -16,6 +16,7 @@ import pytest
 from paths import EXAMPLES
 from service_server import ServiceProcess, StartService, start_service
 
+from batch.engine import BatchEngine
 from batch.models import BatchManifest, BatchStatus, JobStatus
 from batch.store import ManifestStore, default_store_path
 
@@ -341,3 +342,42 @@ def test_sigterm_mid_batch_loses_no_row_and_leaves_it_resumable(
     finally:
         restarted.stop()
     shutil.rmtree(server.artifacts / "uploads", ignore_errors=True)
+
+
+def test_review_settles_rows_of_unknown_outcome(
+    server: ServiceProcess, writer: httpx.Client, site_url: str
+) -> None:
+    """Two rows interrupted past their commit step (an engine that died): one marked
+    completed, the other pending, which the server then runs."""
+    (server.workdir / "customers.csv").write_bytes(CUSTOMERS)
+    (server.workdir / "add_customer.yaml").write_bytes(ADD_CUSTOMER)
+    config = {"artifacts_dir": server.artifacts, "base_dir": server.workdir, "base_url": site_url}
+    with BatchEngine(config=config) as engine:
+        batch_id = engine.create_batch_jobs("customers.csv", "add_customer.yaml").batch_id
+        store = engine.store
+        first, second = store.job_ids(batch_id)[:2]
+        for job_id in (first, second):
+            token = store.claim_job(job_id, "gone-host:1:dead", 30)
+            assert token is not None
+            store.mark_reached_commit(job_id, token)
+        assert store.release_owner("gone-host:1:dead") == (0, 2)
+    entered = writer.post(
+        f"/api/v1/batches/{batch_id}/review", json={"decision": "completed", "job_ids": [first]}
+    )
+    assert entered.status_code == 200, entered.text
+    assert entered.json()["counts"]["needs_review"] == 1
+    again = writer.post(
+        f"/api/v1/batches/{batch_id}/review", json={"decision": "pending", "job_ids": [second]}
+    )
+    assert again.status_code == 200
+    done = wait_for(server, batch_id, lambda m: m.status is BatchStatus.FINISHED)
+    released(server, batch_id)
+    assert done.counts == {JobStatus.COMPLETED: 8}
+    with ManifestStore(default_store_path(server.artifacts)) as store:
+        assert store.get_job(first).attempts == [], "settled by review, never run"
+        assert len(store.get_job(second).attempts) == 1
+    unknown = writer.post(
+        f"/api/v1/batches/{batch_id}/review", json={"decision": "completed", "job_ids": ["nope"]}
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["field"] == "job_ids"

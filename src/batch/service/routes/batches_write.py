@@ -32,7 +32,8 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v1/batches", tags=["batches"])
 
 RETRY_AFTER_S = 30
-_IDEMPOTENCY_LOCKS: dict[tuple[str, str], asyncio.Lock] = {}
+_IDEMPOTENCY_LOCKS: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
+"""Per (key id, Idempotency-Key) in flight: a lock and how many requests hold or await it."""
 
 
 def _form_fields() -> dict[str, Any]:
@@ -182,9 +183,18 @@ async def create(
     _refuse_when_full(state)
     if idempotency_key is None:
         return await _create(request, response, principal, state, None)
-    lock = _IDEMPOTENCY_LOCKS.setdefault((principal.key_id, idempotency_key), asyncio.Lock())
-    async with lock:
-        return await _create(request, response, principal, state, idempotency_key)
+    slot = (principal.key_id, idempotency_key)
+    lock, users = _IDEMPOTENCY_LOCKS.get(slot, (asyncio.Lock(), 0))
+    _IDEMPOTENCY_LOCKS[slot] = (lock, users + 1)
+    try:
+        async with lock:  # the same key twice at once: the second waits, then replays
+            return await _create(request, response, principal, state, idempotency_key)
+    finally:
+        lock, users = _IDEMPOTENCY_LOCKS[slot]
+        if users == 1:  # the last one: from now on the store remembers the key
+            del _IDEMPOTENCY_LOCKS[slot]
+        else:
+            _IDEMPOTENCY_LOCKS[slot] = (lock, users - 1)
 
 
 async def _create(
