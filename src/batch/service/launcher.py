@@ -130,6 +130,8 @@ class Launcher:
                 summary = await self._on_workers(run.batch_id, resume=resume)
             else:
                 async with self._slots:
+                    if self._stopping:
+                        return  # stopped while it waited: it stays pending
                     run.state = "running"
                     summary = await self._locally(run, resume=resume)
         except asyncio.CancelledError:
@@ -153,8 +155,6 @@ class Launcher:
     async def _locally(self, run: _Run, *, resume: bool) -> BatchSummary:
         engine = self.engine_for(run.batch_id)
         run.engine = engine
-        if self._stopping:
-            raise asyncio.CancelledError
         if resume:
             return await engine.resume_batch(run.batch_id, self._progress)
         return await engine.execute_batch_jobs(run.batch_id, self._progress)
