@@ -39,6 +39,7 @@ from batch.store import _batches as sql
 from batch.store import _codec as codec
 from batch.store import _jobs as moves
 from batch.store import _reads as reads
+from batch.store._browse import BrowseReads
 from batch.store._dialect import statement
 from batch.store._engine import Database
 from batch.store._ingest import insert_jobs
@@ -63,7 +64,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class ManifestStore(PoolLeases):
+class ManifestStore(BrowseReads, PoolLeases):
     """The manifest store on a SQLite file or a PostgreSQL database. Thread-safe: one
     transaction at a time per store, under a lock.
 
