@@ -18,12 +18,11 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from batch.service.problems import Problem
-
 from batch.models import BatchManifest, JobStatus
 from batch.reports import REPORT_FILES, summarise, write_reports
 from batch.reports.html import html_report
 from batch.reports.rows import RowView, RowViewer
+from batch.service.problems import Problem
 from batch.service.schemas_read import (
     ArtifactOut,
     AttemptOut,

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from batch.service.deps import Reader, State
-from batch.service.problems import Problem, problem_responses
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
@@ -20,6 +18,8 @@ from starlette.background import BackgroundTask
 from batch.exceptions import BatchNotFoundError
 from batch.models import BatchManifest, BatchStatus, JobStatus
 from batch.service import browse
+from batch.service.deps import Reader, State
+from batch.service.problems import Problem, problem_responses
 from batch.service.schemas_read import BatchPage, BatchSummaryOut, RowPage
 from batch.store import BatchFilter, JobFilter
 from runtime.outcome import ErrorCategory
@@ -163,8 +163,9 @@ def list_rows(
     return RowPage(items=items, next_cursor=next_cursor)
 
 
-def _report_responses(content_type: str) -> dict[int | str, dict[str, object]]:
-    return {200: {"content": {content_type: {}}}} | problem_responses(404)
+def _report_responses(content_type: str) -> dict[int | str, dict[str, Any]]:
+    ok: dict[int | str, dict[str, Any]] = {200: {"content": {content_type: {}}}}
+    return ok | problem_responses(404)
 
 
 @router.get(
