@@ -1,0 +1,154 @@
+"""``python -m benchmarks service``: the same batch started through the HTTP API and
+through the CLI, interleaved (each once per repetition), medians over repetitions;
+then SSE clients following a running batch.
+
+The CLI contender is ``batchwright run`` (wall time of the command: start, creation,
+rows, reports). The API contender is ``POST /api/v1/batches`` (paths under the
+server's base_dir) on a warm ``batchwright serve``, then ``GET /api/v1/batches``
+polled every 50 ms until the batch is finished: wall time from the POST to seeing it
+finished. The goal is API >= 0.95x the CLI's rows/s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from batch.store import ManifestStore, default_store_path
+from batch.store._api_keys import ApiKeyStore
+from benchmarks.measure import median
+from benchmarks.site import serve_site, write_rows
+
+__all__ = ["Server", "run_service", "serve"]
+
+FLOW = Path(__file__).with_name("form_flow.yaml")
+POLL_S = 0.05
+_DONE = frozenset({"finished", "interrupted"})
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(workdir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BATCH_")}
+    return env | {"BATCH_BASE_DIR": str(workdir)}
+
+
+@dataclass
+class Server:
+    """A running ``batchwright serve``: its URL, a write key, its process."""
+
+    url: str
+    key: str
+    process: subprocess.Popen[bytes]
+
+    def client(self) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.key}"}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+
+@contextlib.contextmanager
+def serve(workdir: Path, artifacts: Path) -> Iterator[Server]:
+    """``batchwright serve`` on a free port over ``artifacts``' store, ready."""
+    with ManifestStore(default_store_path(artifacts)) as store:
+        _, key = ApiKeyStore(store).create("benchmark", "write")
+    port = _free_port()
+    argv = [sys.executable, "-m", "batch", "--artifacts", str(artifacts), "serve",
+            "--port", str(port)]  # fmt: skip
+    log = (workdir / "server.log").open("wb")
+    proc = subprocess.Popen(argv, cwd=workdir, env=_env(workdir), stdout=log, stderr=log)
+    server = Server(f"http://127.0.0.1:{port}", key, proc)
+    try:
+        for _ in range(300):
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{server.url}/api/v1/health", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("the server did not start: see " + str(workdir / "server.log"))
+        yield server
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        log.close()
+
+
+def _cli_run(workdir: Path, artifacts: Path, url: str, concurrency: int) -> float:
+    argv = [sys.executable, "-m", "batch", "--artifacts", str(artifacts), "run", "rows.csv",
+            "--flow", FLOW.name, "--base-url", url, "--concurrency", str(concurrency),
+            "--progress", "quiet"]  # fmt: skip
+    started = time.perf_counter()
+    subprocess.run(argv, cwd=workdir, env=_env(workdir), check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def api_run(client: httpx.Client, url: str, concurrency: int) -> tuple[str, float]:
+    """Start the batch through the API and wait until it is finished; its id, wall s."""
+    body = {"csv_path": "rows.csv", "flow_path": FLOW.name, "base_url": url,
+            "concurrency": concurrency}  # fmt: skip
+    started = time.perf_counter()
+    created = client.post("/api/v1/batches", json=body)
+    created.raise_for_status()
+    batch_id = str(created.json()["batch_id"])
+    while True:
+        page = client.get("/api/v1/batches", params={"limit": 1}).json()
+        newest = page["items"][0]
+        if newest["batch_id"] == batch_id and newest["status"] in _DONE:
+            return batch_id, time.perf_counter() - started
+        time.sleep(POLL_S)
+
+
+def run_service(rows: int, reps: int, concurrency: int) -> list[str]:
+    """The API-vs-CLI table (Markdown lines)."""
+    cli: list[float] = []
+    api: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp, serve_site() as url:
+        workdir = Path(tmp)
+        artifacts = workdir / "artifacts"
+        write_rows(workdir / "rows.csv", rows)
+        shutil.copy(FLOW, workdir / FLOW.name)
+        with serve(workdir, artifacts) as server, server.client() as client:
+            for rep in range(reps):
+                cli.append(rows / _cli_run(workdir, artifacts, url, concurrency))
+                api.append(rows / api_run(client, url, concurrency)[1])
+                print(f"rep {rep + 1}: CLI {cli[-1]:.2f} rows/s, API {api[-1]:.2f} rows/s")
+    base = median(cli)
+    return [
+        f"{rows} rows, concurrency {concurrency}, {reps} reps (interleaved), medians",
+        "",
+        "| contender | rows/s | ratio to CLI |",
+        "| --- | ---: | ---: |",
+        f"| `batchwright run` (CLI) | {base:.2f} | 1.00x |",
+        f"| `POST /api/v1/batches` on `batchwright serve` | {median(api):.2f} | "
+        f"{median(api) / base:.2f}x |",
+    ]
+
+
+def main() -> None:
+    import argparse  # noqa: PLC0415 - only when run as a script
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.service", description=__doc__)
+    parser.add_argument("--rows", type=int, default=40)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args()
+    print("\n".join(run_service(args.rows, args.reps, args.concurrency)))
+
+
+if __name__ == "__main__":
+    main()
