@@ -11,7 +11,9 @@ finished. The goal is API >= 0.95x the CLI's rows/s.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -23,15 +25,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psutil
 
 from batch.store import ManifestStore, default_store_path
 from batch.store._api_keys import ApiKeyStore
-from benchmarks.measure import median
+from benchmarks.measure import median, percentile
 from benchmarks.site import serve_site, write_rows
 
-__all__ = ["Server", "run_service", "serve"]
+__all__ = ["Server", "run_service", "run_sse", "serve"]
 
 FLOW = Path(__file__).with_name("form_flow.yaml")
 POLL_S = 0.05
@@ -139,6 +143,112 @@ def run_service(rows: int, reps: int, concurrency: int) -> list[str]:
     ]
 
 
+@dataclass
+class _Received:
+    """What one SSE client saw: when it connected; (receipt time, event, data) each."""
+
+    connected_at: float
+    events: list[tuple[float, str, dict[str, Any]]]
+
+
+async def _follow(server: Server, batch_id: str) -> _Received:
+    """One SSE client reading the batch's stream to its end."""
+    headers = {"Authorization": f"Bearer {server.key}", "Accept": "text/event-stream"}
+    url = f"{server.url}/api/v1/batches/{batch_id}/events"
+    async with (
+        httpx.AsyncClient(timeout=httpx.Timeout(60, read=120)) as client,
+        client.stream("GET", url, headers=headers) as response,
+    ):
+        response.raise_for_status()
+        seen = _Received(time.time(), [])
+        name, data = "message", ""
+        async for line in response.aiter_lines():
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data += line[5:].strip()
+            elif not line and data:
+                seen.events.append((time.time(), name, json.loads(data)))
+                name, data = "message", ""
+    return seen
+
+
+def _event_delays(received: list[_Received], artifacts: Path, batch_id: str) -> list[float]:
+    """Per row event and client: receipt time minus the row's move in the store
+    (finished_at for a final status, started_at for running). Moves from before the
+    client connected (replayed to it) are left out."""
+    with ManifestStore(default_store_path(artifacts)) as store:
+        jobs = {job.job_id: job for job in store.iter_jobs(batch_id)}
+    delays = []
+    for client in received:
+        for at, name, data in client.events:
+            job = jobs.get(str(data.get("job_id")))
+            if name != "row" or job is None:
+                continue
+            moved = job.started_at if data.get("status") == "running" else job.finished_at
+            if moved is not None and moved.timestamp() >= client.connected_at:
+                delays.append(at - moved.timestamp())
+    return delays
+
+
+def _cpu_s(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+async def _sse_run(
+    server: Server, clients: int, url: str, concurrency: int
+) -> tuple[str, float, list[_Received]]:
+    """Start a batch, attach ``clients`` SSE clients at once, wait for its end."""
+    body = {"csv_path": "rows.csv", "flow_path": FLOW.name, "base_url": url,
+            "concurrency": concurrency}  # fmt: skip
+    headers = {"Authorization": f"Bearer {server.key}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as http:
+        cpu_before = _cpu_s(server.process.pid)
+        created = await http.post("/api/v1/batches", json=body)
+        created.raise_for_status()
+        batch_id = str(created.json()["batch_id"])
+        received = list(await asyncio.gather(*(_follow(server, batch_id) for _ in range(clients))))
+        for _ in range(int(3600 / POLL_S)):  # polled: with 0 clients nothing signals the end
+            if (await http.get(f"/api/v1/batches/{batch_id}")).json()["status"] in _DONE:
+                break
+            await asyncio.sleep(POLL_S)
+        return batch_id, _cpu_s(server.process.pid) - cpu_before, received
+
+
+def run_sse(rows: int, clients: int, reps: int, concurrency: int) -> list[str]:
+    """The SSE table: a batch with 0 and with ``clients`` clients following it."""
+    table: dict[int, list[tuple[float, list[float]]]] = {0: [], clients: []}
+    with tempfile.TemporaryDirectory() as tmp, serve_site() as url:
+        workdir = Path(tmp)
+        artifacts = workdir / "artifacts"
+        write_rows(workdir / "rows.csv", rows)
+        shutil.copy(FLOW, workdir / FLOW.name)
+        with serve(workdir, artifacts) as server:
+            for rep in range(reps):
+                for n, runs in table.items():
+                    batch_id, cpu, received = asyncio.run(_sse_run(server, n, url, concurrency))
+                    delays = _event_delays(received, artifacts, batch_id)
+                    runs.append((cpu, delays))
+                    p95 = percentile(delays, 95)
+                    print(f"rep {rep + 1}, {n} clients: server CPU {cpu:.1f} s, p95 {p95:.3f} s")
+    lines = [
+        f"{rows} rows, concurrency {concurrency}, {reps} reps (interleaved), medians; delay ="
+        " receipt of a row event minus the row's move in the store",
+        "",
+        "| SSE clients | server CPU s | events received | p50 delay s | p95 delay s |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for n, runs in table.items():
+        cpu = median([c for c, _ in runs])
+        count = median([float(len(d)) for _, d in runs])
+        p50 = median([percentile(d, 50) for _, d in runs]) if n else 0.0
+        p95 = median([percentile(d, 95) for _, d in runs]) if n else 0.0
+        shown = f"{p50:.3f} | {p95:.3f}" if n else "- | -"
+        lines.append(f"| {n} | {cpu:.1f} | {count:.0f} | {shown} |")
+    return lines
+
+
 def main() -> None:
     import argparse  # noqa: PLC0415 - only when run as a script
 
@@ -146,8 +256,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=40)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--sse-clients", type=int, default=50)
+    parser.add_argument("--part", choices=["api", "sse", "both"], default="both")
     args = parser.parse_args()
-    print("\n".join(run_service(args.rows, args.reps, args.concurrency)))
+    if args.part in {"api", "both"}:
+        print("\n".join(run_service(args.rows, args.reps, args.concurrency)))
+    if args.part in {"sse", "both"}:
+        print("\n".join(run_sse(args.rows, args.sse_clients, args.reps, args.concurrency)))
 
 
 if __name__ == "__main__":
