@@ -14,7 +14,7 @@ import psutil
 
 from benchmarks.data import run_ingest, run_report
 from benchmarks.memory import run_memory
-from benchmarks.service import run_service
+from benchmarks.service import run_service, run_sse
 from benchmarks.throughput import run_throughput
 
 RESULTS = Path(__file__).with_name("results")
@@ -46,6 +46,7 @@ def main() -> None:
         metavar="WORD",
         help="throughput: only contenders whose name has one of these words (b always runs)",
     )
+    parser.add_argument("--sse-clients", type=int, default=50, help="service: SSE clients")
     parser.add_argument("--ingest-rows", type=int, default=1_000_000)
     parser.add_argument("--data-reps", type=int, default=1, help="ingest/report repetitions")
     parser.add_argument(
@@ -80,6 +81,7 @@ def main() -> None:
             lines = run_report(args.report_rows, args.data_reps)
         elif name == "service":
             lines = run_service(args.rows, args.reps, args.concurrency)
+            lines += ["", *run_sse(args.rows, args.sse_clients, args.reps, args.concurrency)]
         else:
             lines = run_memory(
                 args.memory_rows, args.concurrency, args.memory_isolation, args.recycle

@@ -225,6 +225,10 @@ def run_sse(rows: int, clients: int, reps: int, concurrency: int) -> list[str]:
         write_rows(workdir / "rows.csv", rows)
         shutil.copy(FLOW, workdir / FLOW.name)
         with serve(workdir, artifacts) as server:
+            with server.client() as http:
+                paths = http.get("/api/v1/openapi.json").json()["paths"]
+            if "/api/v1/batches/{batch_id}/events" not in paths:
+                return ["(no SSE: this server has no GET /api/v1/batches/{batch_id}/events)"]
             for rep in range(reps):
                 for n, runs in table.items():
                     batch_id, cpu, received = asyncio.run(_sse_run(server, n, url, concurrency))
