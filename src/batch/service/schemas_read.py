@@ -20,8 +20,10 @@ __all__ = [
     "DurationsOut",
     "ErrorGroupOut",
     "HistogramBinOut",
+    "PoolsOut",
     "RowOut",
     "RowPage",
+    "UnusableEntryOut",
 ]
 
 
@@ -70,6 +72,23 @@ class ErrorGroupOut(BaseModel):
     example_rows: list[int]
 
 
+class UnusableEntryOut(BaseModel):
+    pool: str
+    key: str
+    row: int
+    message: str
+
+
+class PoolsOut(BaseModel):
+    """The flow's resource pools (docs/pools.md)."""
+
+    attempts_by_entry: dict[str, dict[str, int]]
+    attempts_waited: int
+    total_wait_s: float
+    max_wait_s: float
+    unusable: list[UnusableEntryOut]
+
+
 class BatchSummaryOut(BaseModel):
     """summary.json (docs/summary-json.md), computed from the store at request time."""
 
@@ -99,6 +118,7 @@ class BatchSummaryOut(BaseModel):
     error_groups: list[ErrorGroupOut]
     error_signatures: int
     stop_reason: str | None
+    pools: PoolsOut | None
 
 
 class ArtifactOut(BaseModel):

@@ -8,7 +8,7 @@ both backends but for the JSON functions of ``_dialect``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -156,10 +156,10 @@ def jobs_page(
 
 
 class BrowseReads:
-    """``ManifestStore``'s browsing methods (mixed in; each read is one snapshot)."""
+    """``ManifestStore``'s browsing methods (mixed in; it provides ``_tx``). Each read
+    is one snapshot."""
 
-    def _tx(self, *, write: bool = True) -> AbstractContextManager[Connection]:
-        raise NotImplementedError  # pragma: no cover - ManifestStore provides it
+    _tx: Callable[..., AbstractContextManager[Connection]]
 
     def browse_batches(
         self,
