@@ -291,15 +291,16 @@ class ManifestStore(BrowseReads, PoolLeases):
         batch_id: str,
         statuses: Collection[JobStatus] | None = None,
         chunk_size: int = 1000,
+        after: int = -1,
     ) -> Iterator[BatchJob]:
-        """Jobs in row order with their attempts, read ``chunk_size`` at a time.
+        """Jobs in row order with their attempts, read ``chunk_size`` at a time, from the
+        first row past row index ``after`` (a keyset cursor for paged views).
 
         Each chunk is its own short read, so no transaction or lock stays open while
         the caller works (jobs changing meanwhile are seen in their newer state).
         """
         with self._tx(write=False) as conn:
             self._require_batch(conn, batch_id)
-        after = -1
         while True:
             with self._tx(write=False) as conn:
                 page = reads.jobs_page(conn, batch_id, statuses, after=after, size=chunk_size)

@@ -1,0 +1,105 @@
+"""The dashboard's pages at ``/``: sign in, the batches, one batch, start a batch.
+
+Pages are read-only and server-rendered from the store; every change (signing in
+and out, starting, cancelling, resuming, retrying) is the page's script calling the
+API with the session cookie and the CSRF token. Not in the OpenAPI schema: these
+routes answer HTML, not the API's JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from batch.exceptions import BatchNotFoundError
+from batch.service.dashboard.rendering import page, redirect, static_file
+from batch.service.dashboard.session import viewer_of
+from batch.service.dashboard.views import RowCursor, batch_view, rows_page
+from batch.service.deps import State
+from batch.service.problems import Problem
+
+__all__ = ["BATCHES_SHOWN", "ROWS_PER_PAGE", "router"]
+
+router = APIRouter(include_in_schema=False)
+
+BATCHES_SHOWN = 100
+"""The batches page lists the newest this many."""
+ROWS_PER_PAGE = 50
+SIGN_IN = "/sign-in"
+
+
+@router.get("/sign-in")
+def sign_in(request: Request, state: State) -> Response:
+    if viewer_of(request, state) is not None:
+        return redirect("/")
+    return page("sign_in.html.j2")
+
+
+@router.get("/")
+def batches(request: Request, state: State) -> Response:
+    viewer = viewer_of(request, state)
+    if viewer is None:
+        return redirect(SIGN_IN)
+    manifests = state.store.list_batches(limit=BATCHES_SHOWN + 1)
+    return page(
+        "batches.html.j2",
+        principal=viewer.principal,
+        csrf_token=viewer.csrf_token,
+        batches=[batch_view(m) for m in manifests[:BATCHES_SHOWN]],
+        more=len(manifests) > BATCHES_SHOWN,
+    )
+
+
+@router.get("/batches/{batch_id}")
+def batch(
+    batch_id: str,
+    request: Request,
+    state: State,
+    part: Literal["failures", "others"] = "failures",
+    after: Annotated[int, Query(ge=-1)] = -1,
+) -> Response:
+    viewer = viewer_of(request, state)
+    if viewer is None:
+        return redirect(SIGN_IN)
+    try:
+        manifest = state.store.get_manifest(batch_id)
+    except BatchNotFoundError:
+        return page(
+            "not_found.html.j2",
+            status_code=404,
+            principal=viewer.principal,
+            csrf_token=viewer.csrf_token,
+            detail=f"No batch {batch_id!r}.",
+        )
+    cursor = RowCursor(failures=part == "failures", after=after)
+    found = rows_page(state.store, manifest, cursor, ROWS_PER_PAGE)
+    view = batch_view(manifest)
+    return page(
+        "batch.html.j2",
+        principal=viewer.principal,
+        csrf_token=viewer.csrf_token,
+        b=view,
+        can_write=viewer.principal.scope == "write",
+        rows=found.rows,
+        key_columns=found.key_columns,
+        first_page=cursor.first,
+        next_url=None if found.next is None else f"?{found.next.query()}",
+    )
+
+
+@router.get("/start")
+def start(request: Request, state: State) -> Response:
+    viewer = viewer_of(request, state)
+    if viewer is None:
+        return redirect(SIGN_IN)
+    return page("start.html.j2", principal=viewer.principal, csrf_token=viewer.csrf_token)
+
+
+@router.get("/static/{name}")
+def static(name: str) -> Response:
+    found = static_file(name)
+    if found is None:
+        raise Problem(404, detail=f"no static file {name!r}", field="name")
+    return found

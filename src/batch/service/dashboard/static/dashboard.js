@@ -1,0 +1,171 @@
+// The dashboard's only script (no inline script: the pages' CSP is default-src 'self').
+// It signs in and out, sends the CSRF token on every state-changing request, starts
+// batches and keeps progress bars live from each batch's server-sent events.
+// Values are written with textContent, never innerHTML.
+"use strict";
+
+(function () {
+  const API = "/api/v1";
+
+  function csrfToken() {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
+  }
+
+  function showMessage(text) {
+    const box = document.getElementById("message");
+    if (!box) return;
+    box.textContent = text;
+    box.hidden = !text;
+  }
+
+  // A problem-details body (or any other) as one line for the message box.
+  async function problemText(response) {
+    let text = response.status + " " + response.statusText;
+    try {
+      const body = await response.json();
+      const parts = [body.title, body.detail].filter(Boolean);
+      if (body.field) parts.push("(field: " + body.field + ")");
+      if (parts.length) text = response.status + ": " + parts.join(" — ");
+    } catch (_) {
+      // not JSON: the status line says enough
+    }
+    return text;
+  }
+
+  // A request that changes state: same-origin cookie plus the CSRF header.
+  function send(method, url, body) {
+    const init = {
+      method: method,
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrfToken(), Accept: "application/json" },
+    };
+    if (body instanceof FormData) {
+      init.body = body;
+    } else if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    return fetch(url, init);
+  }
+
+  function setUpSignIn() {
+    const form = document.getElementById("sign-in-form");
+    if (!form) return;
+    form.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      const input = document.getElementById("api-key");
+      const key = input.value;
+      input.value = ""; // the key leaves the page as soon as it is sent
+      const response = await fetch(API + "/session", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ key: key }),
+      });
+      if (response.ok) {
+        window.location.assign("/");
+      } else {
+        showMessage(await problemText(response));
+      }
+    });
+  }
+
+  function setUpSignOut() {
+    const button = document.getElementById("sign-out");
+    if (!button) return;
+    button.addEventListener("click", async function () {
+      await send("DELETE", API + "/session");
+      window.location.assign("/sign-in");
+    });
+  }
+
+  function setUpActions() {
+    document.querySelectorAll("button[data-action]").forEach(function (button) {
+      button.addEventListener("click", async function () {
+        button.disabled = true;
+        const body = button.dataset.body ? JSON.parse(button.dataset.body) : undefined;
+        const response = await send("POST", button.dataset.action, body);
+        button.disabled = false;
+        if (response.ok) {
+          window.location.reload();
+        } else {
+          showMessage(await problemText(response));
+        }
+      });
+    });
+  }
+
+  function setUpStart() {
+    const form = document.getElementById("start-form");
+    if (!form) return;
+    form.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      const data = new FormData(form);
+      // Empty optional fields are left out rather than sent as "".
+      for (const [name, value] of Array.from(data.entries())) {
+        if (value === "" || (value instanceof File && !value.name)) data.delete(name);
+      }
+      const response = await send("POST", API + "/batches", data);
+      if (!response.ok) {
+        showMessage(await problemText(response));
+        return;
+      }
+      const body = await response.json();
+      window.location.assign("/batches/" + encodeURIComponent(body.batch_id));
+    });
+  }
+
+  // One progress bar: its <progress>, its text and its batch's status cell.
+  function renderProgress(holder, done, total) {
+    const bar = holder.querySelector("progress");
+    const text = holder.querySelector('[data-role="progress-text"]');
+    const percent = total > 0 ? Math.floor((100 * done) / total) : 100;
+    bar.max = Math.max(total, 1);
+    bar.value = total > 0 ? done : 1;
+    bar.textContent = percent + " %";
+    text.textContent = done + " / " + total + " (" + percent + " %)";
+    holder.dataset.percent = String(percent);
+  }
+
+  function setStatus(holder, status) {
+    const scope = holder.closest("[data-batch-id]");
+    const cell = scope && scope.querySelector('[data-role="status"]');
+    if (cell && status) {
+      cell.textContent = status;
+      cell.className = "status status-" + status;
+    }
+  }
+
+  // Keeps a bar live from the batch's SSE stream. EventSource reconnects by itself
+  // with Last-Event-ID; the stream's final event closes it.
+  function follow(holder) {
+    const source = new EventSource(holder.dataset.live, { withCredentials: true });
+    function onProgress(event) {
+      const data = JSON.parse(event.data);
+      if (typeof data.done === "number" && typeof data.total === "number") {
+        renderProgress(holder, data.done, data.total);
+      }
+      if (data.batch_status) setStatus(holder, data.batch_status);
+    }
+    function onFinal(event) {
+      onProgress(event);
+      source.close();
+      holder.dataset.finished = "true";
+    }
+    source.addEventListener("progress", onProgress);
+    source.addEventListener("row", onProgress);
+    source.addEventListener("finished", onFinal);
+    source.onerror = function () {
+      if (source.readyState === EventSource.CLOSED) holder.dataset.finished = "true";
+    };
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    setUpSignIn();
+    setUpSignOut();
+    setUpActions();
+    setUpStart();
+    document.querySelectorAll("[data-live]").forEach(follow);
+  });
+})();
