@@ -1,0 +1,187 @@
+"""The dashboard in a real Chromium against a real ``batchwright serve`` and the test site:
+sign in, start a batch by upload, watch its bar reach 100 %, open its report; pages
+without a session redirect to sign-in; changes without the CSRF token are refused;
+values show as text."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from chromium import launch_options
+from paths import FLOWS
+from playwright.async_api import Browser, ConsoleMessage, Dialog, Page, async_playwright, expect
+from service_server import ServiceProcess, StartService
+
+from batch.engine import BatchEngine
+from runtime.run_context import RunContext
+from batch.settings import load_settings
+
+pytestmark = pytest.mark.browser
+
+HOSTILE = "<script>window.pwned = 1</script>"
+HOSTILE_IMG = '<img src="x" onerror="window.pwned = 2">'
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(**launch_options())
+        yield launched
+        await launched.close()
+
+
+class Watched:
+    """A page recording dialogs (a script of a value ran) and console errors (CSP, JS)."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+        page.on("dialog", self._on_dialog)
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+
+    async def _on_dialog(self, dialog: Dialog) -> None:
+        self.dialogs.append(dialog.message)
+        await dialog.dismiss()
+
+    def _on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
+
+
+async def signed_in(browser: Browser, service: ServiceProcess, key: str) -> Watched:
+    """A page of a fresh browser context, signed in through the sign-in page."""
+    context = await browser.new_context(base_url=service.base_url)
+    watched = Watched(await context.new_page())
+    page = watched.page
+    await page.goto("/")
+    await expect(page).to_have_url(f"{service.base_url}/sign-in")
+    await page.fill("#api-key", key)
+    await page.click("button[type=submit]")
+    await expect(page).to_have_url(f"{service.base_url}/")
+    await expect(page.locator("h1")).to_have_text("Batches")
+    return watched
+
+
+def hostile_batch(service: ServiceProcess, site_url: str) -> str:
+    """A batch created in the server's store whose rows carry markup (nothing runs)."""
+    csv = service.workdir / "hostile.csv"
+    csv.write_text(f"name,email,plan\n\"{HOSTILE}\",a@example.com,{HOSTILE_IMG}\n", "utf-8")
+    settings = load_settings(
+        {"base_dir": service.workdir, "artifacts_dir": service.artifacts, "base_url": site_url},
+        read_env=False,
+    )
+    engine = BatchEngine(RunContext(settings=settings))
+    try:
+        return engine.create_batch_jobs(csv, FLOWS / "add_customer.json").batch_id
+    finally:
+        engine.close()
+
+
+async def test_sign_in_start_by_upload_watch_the_bar_and_open_the_report(
+    browser: Browser, start_server: StartService, site_url: str, tmp_path: Path
+) -> None:
+    service = start_server(base_url=site_url)
+    watched = await signed_in(browser, service, service.write_key)
+    page = watched.page
+    csv = tmp_path / "customers.csv"
+    csv.write_text(
+        "name,email,plan\n" + "".join(f"Person {i},p{i}@example.com,basic\n" for i in range(6)),
+        encoding="utf-8",
+    )
+
+    await page.click("text=Start a batch")
+    await page.set_input_files("#csv", csv)
+    await page.set_input_files("#flow-file", FLOWS / "add_customer.json")
+    await page.click("button[type=submit]")
+
+    await expect(page).to_have_url(re.compile(r"/batches/[\w-]+$"), timeout=10_000)
+    bar = page.locator(".summary .progress")
+    await expect(bar).to_have_attribute("data-percent", "100", timeout=60_000)
+    await expect(bar.locator("[data-role=progress-text]")).to_have_text("6 / 6 (100 %)")
+    await expect(page.locator(".summary [data-role=status]")).to_have_text("finished")
+
+    await page.click("text=HTML report")
+    await expect(page).to_have_url(re.compile(r"/api/v1/batches/[\w-]+/report\.html$"))
+    await expect(page.locator("body")).to_contain_text("add-customer-json")
+    assert watched.errors == []
+    content = await page.content()
+    assert service.write_key not in content
+    assert service.write_key not in page.url
+
+
+async def test_pages_without_a_session_redirect_to_sign_in(
+    browser: Browser, service: ServiceProcess
+) -> None:
+    with service.client(follow_redirects=False) as client:
+        for path in ("/", "/start", "/batches/20260101-000000-abcdef"):
+            response = client.get(path)
+            assert response.status_code == 303, path
+            assert response.headers["location"] == "/sign-in"
+        client.cookies.set("batchwright_session", "forged")
+        assert client.get("/").headers["location"] == "/sign-in"
+        sign_in = client.get("/sign-in")
+    assert sign_in.status_code == 200
+    assert sign_in.headers["content-security-policy"].startswith("default-src 'self'")
+    assert "<script>" not in sign_in.text  # the script is a file, never inline
+
+    watched = await signed_in(browser, service, service.read_key)
+    page = watched.page
+    await page.click("#sign-out")
+    await expect(page).to_have_url(f"{service.base_url}/sign-in")
+    await page.goto("/start")
+    await expect(page).to_have_url(f"{service.base_url}/sign-in")
+    assert watched.errors == []
+
+
+def test_a_change_without_the_csrf_token_is_refused(
+    service: ServiceProcess, site_url: str
+) -> None:
+    batch_id = hostile_batch(service, site_url)
+    with service.client() as client:
+        signed = client.post("/api/v1/session", json={"key": service.write_key})
+        assert signed.status_code == 200
+        token = signed.json()["csrf_token"]
+        assert "httponly" in signed.headers["set-cookie"].lower()
+        assert "samesite=strict" in signed.headers["set-cookie"].lower()
+
+        refused = client.post(f"/api/v1/batches/{batch_id}/cancel")
+        assert refused.status_code == 403
+        assert refused.json()["field"] == "X-CSRF-Token"
+        wrong = client.post(f"/api/v1/batches/{batch_id}/cancel", headers={"X-CSRF-Token": "x"})
+        assert wrong.status_code == 403
+
+        page = client.get(f"/batches/{batch_id}")
+        assert page.status_code == 200
+        assert f'<meta name="csrf-token" content="{token}">' in page.text
+        accepted = client.post(
+            f"/api/v1/batches/{batch_id}/cancel", headers={"X-CSRF-Token": token}
+        )
+        assert accepted.status_code == 202
+
+
+async def test_row_values_with_markup_show_as_text(
+    browser: Browser, service: ServiceProcess, site_url: str
+) -> None:
+    batch_id = hostile_batch(service, site_url)
+    watched = await signed_in(browser, service, service.write_key)
+    page = watched.page
+
+    await page.goto(f"/batches/{batch_id}")
+    cells = page.locator("table.rows tbody td.value")
+    await expect(cells.nth(0)).to_have_text(HOSTILE)
+    await expect(cells.nth(1)).to_have_text("***")  # email: a secret column of the flow
+    await expect(cells.nth(2)).to_have_text(HOSTILE_IMG)
+    assert await page.locator("table.rows script, table.rows img").count() == 0
+    assert await page.evaluate("window.pwned") is None
+    assert watched.dialogs == []
+    assert watched.errors == []
+    with httpx.Client(base_url=service.base_url) as client:
+        static = client.get("/static/dashboard.js")
+        assert static.headers["content-type"].startswith("text/javascript")
+        assert client.get("/static/../pages.py").status_code == 404
