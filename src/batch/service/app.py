@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from batch.service import dashboard
 from batch.service.limits import MULTIPART_SLACK, BodyLimit
 from batch.service.openapi import install_openapi
 from batch.service.problems import install_problem_handlers
@@ -66,4 +67,5 @@ def create_app(settings: BatchSettings) -> FastAPI:
     app.include_router(session.router)
     app.include_router(batches_write.router)
     app.include_router(batches_read.router)
+    app.include_router(dashboard.router)
     return app
