@@ -85,7 +85,10 @@ def hostile_batch(service: ServiceProcess, site_url: str) -> str:
 async def test_sign_in_start_by_upload_watch_the_bar_and_open_the_report(
     browser: Browser, start_server: StartService, site_url: str, tmp_path: Path
 ) -> None:
-    service = start_server(base_url=site_url)
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "add_customer.json").write_bytes((FLOWS / "add_customer.json").read_bytes())
+    service = start_server(base_url=site_url, flows_dir=flows)
     watched = await signed_in(browser, service, service.write_key)
     page = watched.page
     csv = tmp_path / "customers.csv"
@@ -95,6 +98,9 @@ async def test_sign_in_start_by_upload_watch_the_bar_and_open_the_report(
     )
 
     await page.click("text=Start a batch")
+    await expect(page.locator("#flow-name option")).to_have_text(
+        ["(upload a flow file instead)", "add_customer.json"]
+    )
     await page.set_input_files("#csv", csv)
     await page.set_input_files("#flow-file", FLOWS / "add_customer.json")
     await page.click("button[type=submit]")
@@ -183,3 +189,19 @@ async def test_row_values_with_markup_show_as_text(
     assert await page.evaluate("window.pwned") is None
     assert watched.dialogs == []
     assert watched.errors == [], watched.errors
+
+
+def test_the_registered_flows_are_listed_by_name(
+    start_server: StartService, tmp_path: Path
+) -> None:
+    flows = tmp_path / "flows"
+    (flows / "nested").mkdir(parents=True)
+    for name in ("b.yaml", "a.json", "c.yml", "notes.txt", "code.py", "nested/d.yaml"):
+        (flows / name).write_text("{}", encoding="utf-8")
+    service = start_server(flows_dir=flows)
+    with service.client(service.read_key) as client:
+        listed = client.get("/api/v1/flows")
+    with service.client() as anonymous:
+        refused = anonymous.get("/api/v1/flows")
+    assert listed.json() == {"flows": [{"name": "a.json"}, {"name": "b.yaml"}, {"name": "c.yml"}]}
+    assert refused.status_code == 401

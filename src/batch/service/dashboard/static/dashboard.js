@@ -96,9 +96,29 @@
     });
   }
 
+  // The flows registered on the server, asked of the API, as options of the list.
+  async function listFlows(select) {
+    const response = await fetch(API + "/flows", {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+    });
+    if (!response.ok) {
+      showMessage(await problemText(response));
+      return;
+    }
+    const body = await response.json();
+    body.flows.forEach(function (flow) {
+      const option = document.createElement("option");
+      option.value = flow.name;
+      option.textContent = flow.name;
+      select.appendChild(option);
+    });
+  }
+
   function setUpStart() {
     const form = document.getElementById("start-form");
     if (!form) return;
+    listFlows(document.getElementById("flow-name"));
     form.addEventListener("submit", async function (event) {
       event.preventDefault();
       const data = new FormData(form);
@@ -116,7 +136,7 @@
     });
   }
 
-  // One progress bar: its <progress>, its text and its batch's status cell.
+  // One progress bar: its <progress> and its text.
   function renderProgress(holder, done, total) {
     const bar = holder.querySelector("progress");
     const text = holder.querySelector('[data-role="progress-text"]');
@@ -128,37 +148,45 @@
     holder.dataset.percent = String(percent);
   }
 
-  function setStatus(holder, status) {
+  // The status and success-rate cells of the bar's batch (its row, or the batch page).
+  function renderBatch(holder, data) {
     const scope = holder.closest("[data-batch-id]");
-    const cell = scope && scope.querySelector('[data-role="status"]');
-    if (cell && status) {
-      cell.textContent = status;
-      cell.className = "status status-" + status;
+    if (!scope) return;
+    const status = scope.querySelector('[data-role="status"]');
+    if (status && data.status) {
+      status.textContent = data.status;
+      status.className = "status status-" + data.status;
+    }
+    const rate = scope.querySelector('[data-role="success-rate"]');
+    if (rate && data.counts) {
+      const runnable = data.total - (data.counts.skipped || 0);
+      const fraction = runnable > 0 ? (data.counts.completed || 0) / runnable : 0;
+      rate.textContent = (100 * fraction).toFixed(1) + " %";
     }
   }
 
-  // Keeps a bar live from the batch's SSE stream. EventSource reconnects by itself
-  // with Last-Event-ID; the stream's final event closes it.
+  function doneOf(data) {
+    if (typeof data.done === "number") return data.done;
+    const counts = data.counts || {};
+    return data.total - (counts.pending || 0) - (counts.running || 0);
+  }
+
+  // Keeps a bar live from the batch's server-sent events ("progress" with the counts,
+  // then "finished"; the per-row "row" events are not needed here). EventSource
+  // reconnects by itself with Last-Event-ID; the final event closes it.
   function follow(holder) {
     const source = new EventSource(holder.dataset.live, { withCredentials: true });
-    function onProgress(event) {
+    function render(event) {
       const data = JSON.parse(event.data);
-      if (typeof data.done === "number" && typeof data.total === "number") {
-        renderProgress(holder, data.done, data.total);
-      }
-      if (data.batch_status) setStatus(holder, data.batch_status);
+      renderProgress(holder, doneOf(data), data.total);
+      renderBatch(holder, data);
     }
-    function onFinal(event) {
-      onProgress(event);
+    source.addEventListener("progress", render);
+    source.addEventListener("finished", function (event) {
+      render(event);
       source.close();
       holder.dataset.finished = "true";
-    }
-    source.addEventListener("progress", onProgress);
-    source.addEventListener("row", onProgress);
-    source.addEventListener("finished", onFinal);
-    source.onerror = function () {
-      if (source.readyState === EventSource.CLOSED) holder.dataset.finished = "true";
-    };
+    });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
