@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from batch.models import BatchManifest, BatchStatus, JobStatus
 from batch.reports.rows import RowView, RowViewer
+from batch.service.browse import secrets_of
 from batch.store import ManifestStore
 
 __all__ = ["BatchView", "RowCursor", "RowsPage", "batch_view", "rows_page"]
@@ -118,7 +119,7 @@ def rows_page(
     store: ManifestStore, manifest: BatchManifest, cursor: RowCursor, size: int
 ) -> RowsPage:
     """Up to ``size`` rows from ``cursor`` on, failures first, secrets masked."""
-    viewer = RowViewer(manifest, secrets=_secrets(manifest))
+    viewer = RowViewer(manifest, secrets=secrets_of(manifest))
     rows: list[RowView] = []
     parts = [(True, FAILURES), (False, OTHERS)] if cursor.failures else [(False, OTHERS)]
     for failures, statuses in parts:
@@ -133,8 +134,3 @@ def rows_page(
             return RowsPage(rows, viewer.key_columns, RowCursor(failures, last))
     return RowsPage(rows, viewer.key_columns, None)
 
-
-def _secrets(manifest: BatchManifest) -> list[str]:
-    """The secret columns recorded when the batch was created (as the engine reads them)."""
-    recorded = manifest.settings.get("secrets", [])
-    return [str(column) for column in recorded] if isinstance(recorded, list) else []
