@@ -6,6 +6,7 @@
 
 (function () {
   const API = "/api/v1";
+  const MAX_STREAMS = 4;
 
   function csrfToken() {
     const meta = document.querySelector('meta[name="csrf-token"]');
@@ -194,6 +195,8 @@
     setUpSignOut();
     setUpActions();
     setUpStart();
-    document.querySelectorAll("[data-live]").forEach(follow);
+    // A browser opens at most 6 HTTP/1.1 connections to a host: more streams than that
+    // would stall the page's own requests, so only the first few bars follow live.
+    Array.from(document.querySelectorAll("[data-live]")).slice(0, MAX_STREAMS).forEach(follow);
   });
 })();
