@@ -22,6 +22,7 @@ from runtime.run_context import RunContext
 pytestmark = pytest.mark.browser
 
 HOSTILE = "<script>window.pwned = 1</script>"
+ROWS = 8
 HOSTILE_IMG = '<img src="x" onerror="window.pwned = 2">'
 
 
@@ -93,7 +94,7 @@ async def test_sign_in_start_by_upload_watch_the_bar_and_open_the_report(
     page = watched.page
     csv = tmp_path / "customers.csv"
     csv.write_text(
-        "name,email,plan\n" + "".join(f"Person {i},p{i}@example.com,basic\n" for i in range(6)),
+        "name,email,plan\n" + "".join(f"Person {i},p{i}@example.com,basic\n" for i in range(ROWS)),
         encoding="utf-8",
     )
 
@@ -103,15 +104,28 @@ async def test_sign_in_start_by_upload_watch_the_bar_and_open_the_report(
     )
     await page.set_input_files("#csv", csv)
     await page.set_input_files("#flow-file", FLOWS / "add_customer.json")
+    await page.fill("#concurrency", "1")  # a few seconds: the bar moves while we watch
     await page.click("button[type=submit]")
 
     await expect(page).to_have_url(re.compile(r"/batches/[\w-]+$"), timeout=10_000)
     bar = page.locator(".summary .progress")
-    await expect(bar).to_have_attribute("data-percent", "100", timeout=60_000)
-    await expect(bar.locator("[data-role=progress-text]")).to_have_text("6 / 6 (100 %)")
+    await expect(bar).to_have_attribute("data-live", re.compile("/events$"))
+    # data-finished: the stream's final event reached the page's script
+    await expect(bar).to_have_attribute("data-finished", "true", timeout=90_000)
+    await expect(bar).to_have_attribute("data-percent", "100")
+    await expect(bar.locator("[data-role=progress-text]")).to_have_text(f"{ROWS} / {ROWS} (100 %)")
     await expect(page.locator(".summary [data-role=status]")).to_have_text("finished")
 
-    await page.click("text=HTML report")
+    batch_id = page.url.rsplit("/", 1)[-1]
+    await page.goto("/")
+    listed = page.locator(f'tr[data-batch-id="{batch_id}"]')
+    await expect(listed.locator("[data-role=status]")).to_have_text("finished")
+    await expect(listed.locator("[data-role=success-rate]")).to_have_text("100.0 %")
+    await expect(listed.locator("[data-role=progress-text]")).to_have_text(
+        f"{ROWS} / {ROWS} (100 %)"
+    )
+
+    await listed.locator("text=report").click()
     await expect(page).to_have_url(re.compile(r"/api/v1/batches/[\w-]+/report\.html$"))
     await expect(page.locator("body")).to_contain_text("add-customer-json")
     assert watched.errors == [], watched.errors
