@@ -16,6 +16,7 @@ from playwright.async_api import Browser, ConsoleMessage, Dialog, Page, async_pl
 from service_server import ServiceProcess, StartService
 
 from batch.engine import BatchEngine
+from batch.models import BatchStatus
 from batch.settings import load_settings
 from runtime.run_context import RunContext
 
@@ -69,7 +70,7 @@ async def signed_in(browser: Browser, service: ServiceProcess, key: str) -> Watc
 
 
 def hostile_batch(service: ServiceProcess, site_url: str) -> str:
-    """A batch created in the server's store whose rows carry markup (nothing runs)."""
+    """A batch in the server's store whose rows carry markup (never run)."""
     csv = service.workdir / "hostile.csv"
     csv.write_text(f'name,email,plan\n"{HOSTILE}",a@example.com,{HOSTILE_IMG}\n', "utf-8")
     settings = load_settings(
@@ -78,7 +79,10 @@ def hostile_batch(service: ServiceProcess, site_url: str) -> str:
     )
     engine = BatchEngine(RunContext(settings=settings))
     try:
-        return engine.create_batch_jobs(csv, FLOWS / "add_customer.json").batch_id
+        batch_id = engine.create_batch_jobs(csv, FLOWS / "add_customer.json").batch_id
+        # stopped before it ran: its page shows the rows without following a live stream
+        engine.store.set_batch_status(batch_id, BatchStatus.INTERRUPTED)
+        return batch_id
     finally:
         engine.close()
 
