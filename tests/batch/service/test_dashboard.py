@@ -5,7 +5,9 @@ values show as text."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from service_server import ServiceProcess, StartService
 from batch.engine import BatchEngine
 from batch.models import BatchStatus
 from batch.settings import load_settings
+from batch.store import ManifestStore, default_store_path
 from runtime.run_context import RunContext
 
 pytestmark = pytest.mark.browser
@@ -69,22 +72,33 @@ async def signed_in(browser: Browser, service: ServiceProcess, key: str) -> Watc
     return watched
 
 
-def hostile_batch(service: ServiceProcess, site_url: str) -> str:
-    """A batch in the server's store whose rows carry markup (never run)."""
-    csv = service.workdir / "hostile.csv"
-    csv.write_text(f'name,email,plan\n"{HOSTILE}",a@example.com,{HOSTILE_IMG}\n', "utf-8")
+def stored_batch(service: ServiceProcess, site_url: str, csv_text: str) -> str:
+    """A batch created in the server's store (nothing runs it yet): its id."""
+    csv = service.workdir / "people.csv"
+    csv.write_text(csv_text, "utf-8")
     settings = load_settings(
         {"base_dir": service.workdir, "artifacts_dir": service.artifacts, "base_url": site_url},
         read_env=False,
     )
     engine = BatchEngine(RunContext(settings=settings))
     try:
-        batch_id = engine.create_batch_jobs(csv, FLOWS / "add_customer.json").batch_id
-        # stopped before it ran: its page shows the rows without following a live stream
-        engine.store.set_batch_status(batch_id, BatchStatus.INTERRUPTED)
-        return batch_id
+        return engine.create_batch_jobs(csv, FLOWS / "add_customer.json").batch_id
     finally:
         engine.close()
+
+
+def hostile_batch(service: ServiceProcess, site_url: str) -> str:
+    """A batch whose rows carry markup, stopped before it ran (its page opens no stream)."""
+    csv_text = f'name,email,plan\n"{HOSTILE}",a@example.com,{HOSTILE_IMG}\n'
+    batch_id = stored_batch(service, site_url, csv_text)
+    with ManifestStore(default_store_path(service.artifacts)) as store:
+        store.set_batch_status(batch_id, BatchStatus.INTERRUPTED)
+    return batch_id
+
+
+def people(rows: int) -> str:
+    lines = (f"Person {i},p{i}@example.com,basic\n" for i in range(rows))
+    return "name,email,plan\n" + "".join(lines)
 
 
 async def test_sign_in_start_by_upload_watch_the_bar_and_open_the_report(
@@ -97,10 +111,7 @@ async def test_sign_in_start_by_upload_watch_the_bar_and_open_the_report(
     watched = await signed_in(browser, service, service.write_key)
     page = watched.page
     csv = tmp_path / "customers.csv"
-    csv.write_text(
-        "name,email,plan\n" + "".join(f"Person {i},p{i}@example.com,basic\n" for i in range(ROWS)),
-        encoding="utf-8",
-    )
+    csv.write_text(people(ROWS), encoding="utf-8")
 
     await page.click("text=Start a batch")
     await expect(page.locator("#flow-name option")).to_have_text(
@@ -223,3 +234,30 @@ def test_the_registered_flows_are_listed_by_name(
         refused = anonymous.get("/api/v1/flows")
     assert listed.json() == {"flows": [{"name": "a.json"}, {"name": "b.yaml"}, {"name": "c.yml"}]}
     assert refused.status_code == 401
+
+
+async def test_the_batches_page_follows_a_batch_run_by_another_process(
+    browser: Browser, start_server: StartService, site_url: str
+) -> None:
+    service = start_server(base_url=site_url)
+    batch_id = stored_batch(service, site_url, people(ROWS))
+    watched = await signed_in(browser, service, service.read_key)
+    page = watched.page
+    listed = page.locator(f'tr[data-batch-id="{batch_id}"]')
+    await expect(listed.locator("[data-role=progress-text]")).to_have_text(f"0 / {ROWS} (0 %)")
+    assert await page.locator("text=Start a batch").count() == 0  # a read key
+
+    # the CLI runs it in a process of its own; the page hears of it through the stream
+    runner = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "batch", "--artifacts", str(service.artifacts),
+        "resume", batch_id, "--concurrency", "1",
+        cwd=service.workdir, env=service.env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    assert await asyncio.wait_for(runner.wait(), 120) == 0
+    progress = listed.locator(".progress")
+    await expect(progress).to_have_attribute("data-finished", "true", timeout=30_000)
+    await expect(progress).to_have_attribute("data-percent", "100")
+    await expect(listed.locator("[data-role=status]")).to_have_text("finished")
+    await expect(listed.locator("[data-role=success-rate]")).to_have_text("100.0 %")
+    assert watched.errors == [], watched.errors
