@@ -18,8 +18,9 @@ __all__ = ["FLOW_SUFFIXES", "registered_flows", "router"]
 
 router = APIRouter(prefix="/api/v1", tags=["flows"])
 
-FLOW_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
-"""Declarative flows; Python flows are code and are never run from a name sent over HTTP."""
+FLOW_SUFFIXES = frozenset({".yaml", ".yml", ".json", ".py"})
+"""What ``flow_name`` resolves to in ``flows_dir`` (a Python flow too: whoever runs the
+server put it there; an uploaded flow must be declarative)."""
 
 
 def registered_flows(flows_dir: Path | None) -> list[str]:
