@@ -168,7 +168,18 @@ def test_pages_without_a_session_redirect_to_sign_in(service: ServiceProcess) ->
     assert outside.status_code == 404
 
 
-async def test_signing_out_ends_the_session(browser: Browser, service: ServiceProcess) -> None:
+async def test_a_wrong_key_is_refused_and_signing_out_ends_the_session(
+    browser: Browser, service: ServiceProcess
+) -> None:
+    context = await browser.new_context(base_url=service.base_url)
+    refused = await context.new_page()
+    await refused.goto("/sign-in")
+    await refused.fill("#api-key", "bw_not_a_key")
+    await refused.click("button[type=submit]")
+    await expect(refused.locator("#message")).to_contain_text("401")
+    await expect(refused).to_have_url(f"{service.base_url}/sign-in")
+    assert await refused.input_value("#api-key") == ""  # the field forgets what was typed
+
     watched = await signed_in(browser, service, service.read_key)
     page = watched.page
     await page.click("#sign-out")
