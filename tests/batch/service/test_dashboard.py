@@ -273,3 +273,28 @@ async def test_the_batches_page_follows_a_batch_run_by_another_process(
     await expect(listed.locator("[data-role=status]")).to_have_text("finished")
     await expect(listed.locator("[data-role=success-rate]")).to_have_text("100.0 %")
     assert watched.errors == [], watched.errors
+
+
+async def test_the_buttons_resume_a_batch_and_show_a_refusal(
+    browser: Browser, start_server: StartService, site_url: str
+) -> None:
+    service = start_server(base_url=site_url)
+    batch_id = stored_batch(service, site_url, people(ROWS))
+    with ManifestStore(default_store_path(service.artifacts)) as store:
+        store.set_batch_status(batch_id, BatchStatus.INTERRUPTED)
+    watched = await signed_in(browser, service, service.write_key)
+    page = watched.page
+    await page.goto(f"/batches/{batch_id}")
+    bar = page.locator(".summary .progress")
+    await expect(bar).not_to_have_attribute("data-live", re.compile("."))
+
+    await page.click("text=Resume")  # POST .../resume with the CSRF header, then a reload
+    await expect(bar).to_have_attribute("data-finished", "true", timeout=90_000)
+    await expect(bar).to_have_attribute("data-percent", "100")
+    await expect(page.locator(".summary [data-role=status]")).to_have_text("finished")
+
+    await page.click("text=Retry failed rows")  # none failed: the API's 409, shown
+    await expect(page.locator("#message")).to_contain_text("409")
+    await expect(page.locator("#message")).to_contain_text("no failed rows")
+    errors = [e for e in watched.errors if "409" not in e]  # the refusal's own log line
+    assert errors == [], errors

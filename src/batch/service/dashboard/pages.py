@@ -43,11 +43,12 @@ def batches(request: Request, state: State) -> Response:
     if viewer is None:
         return redirect(SIGN_IN)
     manifests = state.store.list_batches(limit=BATCHES_SHOWN + 1)
+    launcher = state.launcher
     return page(
         "batches.html.j2",
         principal=viewer.principal,
         csrf_token=viewer.csrf_token,
-        batches=[batch_view(m) for m in manifests[:BATCHES_SHOWN]],
+        batches=[batch_view(m, launcher.state_of(m.batch_id)) for m in manifests[:BATCHES_SHOWN]],
         more=len(manifests) > BATCHES_SHOWN,
     )
 
@@ -75,7 +76,7 @@ def batch(
         )
     cursor = RowCursor(failures=part == "failures", after=after)
     found = rows_page(state.store, manifest, cursor, ROWS_PER_PAGE)
-    view = batch_view(manifest)
+    view = batch_view(manifest, state.launcher.state_of(batch_id))
     return page(
         "batch.html.j2",
         principal=viewer.principal,

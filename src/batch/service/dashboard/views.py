@@ -17,6 +17,7 @@ from urllib.parse import quote
 from batch.models import BatchManifest, BatchStatus, JobStatus
 from batch.reports.rows import RowView, RowViewer
 from batch.service.browse import secrets_of
+from batch.service.launcher import RunState
 from batch.store import ManifestStore
 
 __all__ = ["BatchView", "RowCursor", "RowsPage", "batch_view", "rows_page"]
@@ -50,11 +51,14 @@ class BatchView:
     success_rate: float
     counts: tuple[tuple[str, int], ...]
     """Statuses with at least one row, in the order of ``JobStatus``."""
+    run: RunState = "idle"
+    """What this server does with it: a batch just resumed or retried is queued or
+    running here before its store status says so."""
 
     @property
     def live(self) -> bool:
         """Whether the page follows the batch's events (it may still be running)."""
-        return self.status in _LIVE
+        return self.status in _LIVE or self.run != "idle"
 
     @property
     def percent(self) -> int:
@@ -73,7 +77,7 @@ class BatchView:
         return f"{self.api_url}/events"
 
 
-def batch_view(manifest: BatchManifest) -> BatchView:
+def batch_view(manifest: BatchManifest, run: RunState = "idle") -> BatchView:
     counts = manifest.counts
     total = sum(counts.values())
     skipped = counts.get(JobStatus.SKIPPED, 0)
@@ -90,6 +94,7 @@ def batch_view(manifest: BatchManifest) -> BatchView:
         done=sum(n for status, n in counts.items() if status in _DONE),
         success_rate=completed / runnable if runnable else 0.0,
         counts=tuple((s.value, counts[s]) for s in JobStatus if counts.get(s)),
+        run=run,
     )
 
 
@@ -133,4 +138,3 @@ def rows_page(
             last = found[room - 1].row_index if room else after
             return RowsPage(rows, viewer.key_columns, RowCursor(failures, last))
     return RowsPage(rows, viewer.key_columns, None)
-

@@ -7,6 +7,7 @@
 (function () {
   const API = "/api/v1";
   const MAX_STREAMS = 4;
+  const REFOLLOWS = 60;
 
   function csrfToken() {
     const meta = document.querySelector('meta[name="csrf-token"]');
@@ -175,17 +176,28 @@
   // Keeps a bar live from the batch's server-sent events ("progress" with the counts,
   // then "finished"; the per-row "row" events are not needed here). EventSource
   // reconnects by itself with Last-Event-ID; the final event closes it.
-  function follow(holder) {
+  // A batch this server has just queued (resumed, retried) still shows its old stopped
+  // state, so its stream may end at once with rows pending: the bar follows it again a
+  // little later, until it is seen running (at most REFOLLOWS times).
+  function follow(holder, attempt) {
     const source = new EventSource(holder.dataset.live, { withCredentials: true });
+    let sawRunning = false;
     function render(event) {
       const data = JSON.parse(event.data);
+      sawRunning = sawRunning || data.status === "running";
       renderProgress(holder, doneOf(data), data.total);
       renderBatch(holder, data);
+      return data;
     }
     source.addEventListener("progress", render);
     source.addEventListener("finished", function (event) {
-      render(event);
+      const data = render(event);
       source.close();
+      const queuedHere = holder.dataset.run !== "idle";
+      if (queuedHere && !sawRunning && (data.counts.pending || 0) > 0 && attempt < REFOLLOWS) {
+        window.setTimeout(function () { follow(holder, attempt + 1); }, 1000);
+        return;
+      }
       holder.dataset.finished = "true";
     });
   }
@@ -197,6 +209,8 @@
     setUpStart();
     // A browser opens at most 6 HTTP/1.1 connections to a host: more streams than that
     // would stall the page's own requests, so only the first few bars follow live.
-    Array.from(document.querySelectorAll("[data-live]")).slice(0, MAX_STREAMS).forEach(follow);
+    Array.from(document.querySelectorAll("[data-live]")).slice(0, MAX_STREAMS).forEach(function (holder) {
+      follow(holder, 0);
+    });
   });
 })();
