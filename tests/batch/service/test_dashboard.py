@@ -139,6 +139,7 @@ async def test_sign_in_start_by_upload_watch_the_bar_and_open_the_report(
     await expect(listed.locator("[data-role=progress-text]")).to_have_text(
         f"{ROWS} / {ROWS} (100 %)"
     )
+    assert service.write_key not in await page.content()
 
     await listed.locator("text=report").click()
     await expect(page).to_have_url(re.compile(r"/api/v1/batches/[\w-]+/report\.html$"))

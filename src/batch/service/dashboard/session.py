@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from batch.service.deps import Principal
 from batch.service.sessions import SESSION_COOKIE
@@ -26,10 +27,14 @@ class Viewer:
     """Rendered into the page for its script to send as ``X-CSRF-Token``."""
 
 
-def viewer_of(request: Request, state: ServiceState) -> Viewer | None:
+async def viewer_of(request: Request, state: ServiceState) -> Viewer | None:
+    """The session in the event loop (where the API's routes use it too), the key's
+    record from the store in a worker thread."""
     token = request.cookies.get(SESSION_COOKIE)
     session = state.sessions.get(token) if token else None
-    key = None if session is None else state.keys.get(session.key_id)
-    if session is None or key is None or not key.active:
+    if session is None:
+        return None
+    key = await run_in_threadpool(state.keys.get, session.key_id)
+    if key is None or not key.active:
         return None
     return Viewer(Principal(key.key_id, key.name, key.scope, "session"), session.csrf_token)
