@@ -299,3 +299,20 @@ async def test_the_buttons_resume_a_batch_and_show_a_refusal(
     await expect(page.locator("#message")).to_contain_text("no failed rows")
     errors = [e for e in watched.errors if "409" not in e]  # the refusal's own log line
     assert errors == [], errors
+
+
+def test_the_batch_page_pages_its_rows(service: ServiceProcess, site_url: str) -> None:
+    batch_id = stored_batch(service, site_url, people(55))
+    with service.client() as client:
+        assert client.post("/api/v1/session", json={"key": service.read_key}).is_success
+        first = client.get(f"/batches/{batch_id}")
+        assert first.text.count('<tr class="status-pending">') == 50
+        assert 'href="?part=others&amp;after=49" rel="next"' in first.text
+        assert "Cancel</button>" not in first.text  # a read key gets no buttons
+        last = client.get(f"/batches/{batch_id}", params={"part": "others", "after": 49})
+        assert last.text.count('<tr class="status-pending">') == 5
+        assert 'rel="next"' not in last.text
+        assert client.get(f"/batches/{batch_id}", params={"after": "x"}).status_code == 422
+        missing = client.get("/batches/no-such-batch")
+    assert missing.status_code == 404
+    assert "No batch &#39;no-such-batch&#39;." in missing.text
