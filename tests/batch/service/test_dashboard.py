@@ -130,6 +130,10 @@ async def test_sign_in_start_by_upload_watch_the_bar_and_open_the_report(
     await expect(bar).to_have_attribute("data-percent", "100")
     await expect(bar.locator("[data-role=progress-text]")).to_have_text(f"{ROWS} / {ROWS} (100 %)")
     await expect(page.locator(".summary [data-role=status]")).to_have_text("finished")
+    # the rows rendered while it ran are fetched again once the stream ends
+    await expect(page.locator("body")).to_have_attribute("data-refreshed", "true")
+    await expect(page.locator("table.rows tbody tr.status-completed")).to_have_count(ROWS)
+    await expect(page.locator("#counts")).to_have_text(f"completed {ROWS}")
 
     batch_id = page.url.rsplit("/", 1)[-1]
     await page.goto("/")

@@ -199,7 +199,26 @@
         return;
       }
       holder.dataset.finished = "true";
+      if (document.body.dataset.page === "batch") refreshRows();
     });
+  }
+
+  // When the batch page's stream ends, its server-rendered rows and counts are stale:
+  // the same page is fetched again and those two parts are swapped in (our own
+  // escaped HTML, parsed inert by DOMParser; no value passes through innerHTML).
+  async function refreshRows() {
+    const response = await fetch(window.location.href, {
+      credentials: "same-origin",
+      headers: { Accept: "text/html" },
+    });
+    if (!response.ok) return;
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    ["counts", "rows"].forEach(function (id) {
+      const now = document.getElementById(id);
+      const next = fresh.getElementById(id);
+      if (now && next) now.replaceWith(document.importNode(next, true));
+    });
+    document.body.dataset.refreshed = "true";
   }
 
   document.addEventListener("DOMContentLoaded", function () {
