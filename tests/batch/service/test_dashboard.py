@@ -241,7 +241,8 @@ def test_the_registered_flows_are_listed_by_name(
 ) -> None:
     flows = tmp_path / "flows"
     (flows / "nested").mkdir(parents=True)
-    for name in ("b.yaml", "a.json", "c.yml", "notes.txt", "code.py", "nested/d.yaml"):
+    names = ("b.yaml", "a.json", "c.yml", "notes.txt", "code.py", "nested/d.yaml", "sp ace.yaml")
+    for name in names:
         (flows / name).write_text("{}", encoding="utf-8")
     service = start_server(flows_dir=flows)
     with service.client(service.read_key) as client:
