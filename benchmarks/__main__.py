@@ -1,5 +1,6 @@
-"""``python -m benchmarks``: every benchmark, or ``--only`` one; prints Markdown tables
-(and writes them to ``benchmarks/results/latest.md``)."""
+"""``python -m benchmarks``: every benchmark, or one (``python -m benchmarks service``,
+or ``--only service``); prints Markdown tables (and writes them to
+``benchmarks/results/latest.md``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import psutil
 
 from benchmarks.data import run_ingest, run_report
 from benchmarks.memory import run_memory
+from benchmarks.service import run_service, run_sse
 from benchmarks.throughput import run_throughput
 
 RESULTS = Path(__file__).with_name("results")
@@ -30,7 +32,9 @@ def _machine() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--only", choices=["throughput", "ingest", "report", "memory"])
+    names = ["throughput", "ingest", "report", "memory", "service"]
+    parser.add_argument("name", nargs="?", choices=names, help="only this benchmark")
+    parser.add_argument("--only", choices=names)
     parser.add_argument("--rows", type=int, default=40, help="throughput: rows per run")
     parser.add_argument("--reps", type=int, default=3, help="repetitions (medians reported)")
     parser.add_argument("--concurrency", type=int, default=4, help="throughput: jobs at once")
@@ -42,6 +46,7 @@ def main() -> None:
         metavar="WORD",
         help="throughput: only contenders whose name has one of these words (b always runs)",
     )
+    parser.add_argument("--sse-clients", type=int, default=50, help="service: SSE clients")
     parser.add_argument("--ingest-rows", type=int, default=1_000_000)
     parser.add_argument("--data-reps", type=int, default=1, help="ingest/report repetitions")
     parser.add_argument(
@@ -57,7 +62,8 @@ def main() -> None:
 
     sections = [_machine()]
     print(sections[0], flush=True)
-    wanted = [args.only] if args.only else ["throughput", "ingest", "report", "memory"]
+    only = args.only or args.name
+    wanted = [only] if only else names
     for name in wanted:
         started = time.monotonic()
         print(f"== {name}", flush=True)
@@ -73,6 +79,9 @@ def main() -> None:
             lines = run_ingest(args.ingest_rows, args.data_reps, args.store_url)
         elif name == "report":
             lines = run_report(args.report_rows, args.data_reps)
+        elif name == "service":
+            lines = run_service(args.rows, args.reps, args.concurrency)
+            lines += ["", *run_sse(args.rows, args.sse_clients, args.reps, args.concurrency)]
         else:
             lines = run_memory(
                 args.memory_rows, args.concurrency, args.memory_isolation, args.recycle

@@ -13,10 +13,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from batch.service import dashboard
 from batch.service.limits import MULTIPART_SLACK, BodyLimit
 from batch.service.openapi import install_openapi
 from batch.service.problems import install_problem_handlers
-from batch.service.routes import batches_write, health, session
+from batch.service.routes import batches_read, batches_write, health, session
 from batch.service.routes.health import version_text
 from batch.service.state import ServiceState
 from batch.settings import BatchSettings
@@ -65,4 +66,6 @@ def create_app(settings: BatchSettings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(session.router)
     app.include_router(batches_write.router)
+    app.include_router(batches_read.router)
+    app.include_router(dashboard.router)
     return app

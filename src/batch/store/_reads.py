@@ -17,8 +17,10 @@ from batch.store._dialect import each, json_list, statement
 
 __all__ = [
     "any_job_in",
+    "attempts_of",
     "completed_keys",
     "counts",
+    "grouped_counts",
     "job",
     "job_ids",
     "job_ids_after",
@@ -67,12 +69,18 @@ def manifests(conn: Connection, limit: int | None) -> list[BatchManifest]:
         .mappings()
         .fetchall()
     )
-    found: dict[str, dict[JobStatus, int]] = {row["batch_id"]: {} for row in rows}
+    found = grouped_counts(conn, [row["batch_id"] for row in rows])
+    return [codec.manifest_from_row(row, found[row["batch_id"]]) for row in rows]
+
+
+def grouped_counts(conn: Connection, batch_ids: list[str]) -> dict[str, dict[JobStatus, int]]:
+    """The counts of many batches in one grouped query."""
+    found: dict[str, dict[JobStatus, int]] = {batch_id: {} for batch_id in batch_ids}
     for batch_id, status, n in conn.execute(
         statement(conn, _grouped_counts_sql), {"ids": json_list(found)}
     ):
         found[batch_id][JobStatus(status)] = n
-    return [codec.manifest_from_row(row, found[row["batch_id"]]) for row in rows]
+    return found
 
 
 def _manifests_sql(backend: str) -> str:
@@ -94,7 +102,7 @@ def job(conn: Connection, job_id: str) -> BatchJob | None:
         .mappings()
         .fetchone()
     )
-    return None if row is None else codec.job_from_row(row, _attempts(conn, [job_id])[job_id])
+    return None if row is None else codec.job_from_row(row, attempts_of(conn, [job_id])[job_id])
 
 
 def jobs_page(
@@ -112,7 +120,7 @@ def jobs_page(
     """
     params = {"batch_id": batch_id, "after": after, "statuses": _statuses(statuses), "size": size}
     rows = conn.execute(statement(conn, _jobs_page_sql), params).mappings().fetchall()
-    attempts = _attempts(conn, [row["job_id"] for row in rows])
+    attempts = attempts_of(conn, [row["job_id"] for row in rows])
     return [codec.job_from_row(row, attempts[row["job_id"]]) for row in rows]
 
 
@@ -195,7 +203,7 @@ def _statuses(statuses: Collection[JobStatus] | None) -> str:
     return _ALL_STATUSES if statuses is None else json_list(statuses)
 
 
-def _attempts(conn: Connection, job_ids: list[str]) -> dict[str, list[AttemptRecord]]:
+def attempts_of(conn: Connection, job_ids: list[str]) -> dict[str, list[AttemptRecord]]:
     """The attempts of many jobs in one query."""
     found: dict[str, list[AttemptRecord]] = {job_id: [] for job_id in job_ids}
     rows = conn.execute(statement(conn, _attempts_sql), {"ids": json_list(found)}).mappings()

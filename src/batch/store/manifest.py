@@ -39,6 +39,7 @@ from batch.store import _batches as sql
 from batch.store import _codec as codec
 from batch.store import _jobs as moves
 from batch.store import _reads as reads
+from batch.store._browse import BrowseReads
 from batch.store._dialect import statement
 from batch.store._engine import Database
 from batch.store._ingest import insert_jobs
@@ -63,7 +64,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class ManifestStore(PoolLeases):
+class ManifestStore(BrowseReads, PoolLeases):
     """The manifest store on a SQLite file or a PostgreSQL database. Thread-safe: one
     transaction at a time per store, under a lock.
 
@@ -290,15 +291,16 @@ class ManifestStore(PoolLeases):
         batch_id: str,
         statuses: Collection[JobStatus] | None = None,
         chunk_size: int = 1000,
+        after: int = -1,
     ) -> Iterator[BatchJob]:
-        """Jobs in row order with their attempts, read ``chunk_size`` at a time.
+        """Jobs in row order with their attempts, read ``chunk_size`` at a time, from the
+        first row past row index ``after`` (a keyset cursor for paged views).
 
         Each chunk is its own short read, so no transaction or lock stays open while
         the caller works (jobs changing meanwhile are seen in their newer state).
         """
         with self._tx(write=False) as conn:
             self._require_batch(conn, batch_id)
-        after = -1
         while True:
             with self._tx(write=False) as conn:
                 page = reads.jobs_page(conn, batch_id, statuses, after=after, size=chunk_size)

@@ -253,6 +253,10 @@ def test_iter_jobs_filters_and_loads_attempts_across_chunks(
     assert [j.job_id for j in failed] == ["b1-000001", "b1-000003"]
     assert all([a.number for a in j.attempts] == [1, 2] for j in failed)
     assert [j.row_index for j in store.iter_jobs(batch, chunk_size=2)] == [0, 1, 2, 3, 4]
+    # a keyset cursor: rows past index 1 (the dashboard's pages start there)
+    assert [j.row_index for j in store.iter_jobs(batch, chunk_size=2, after=1)] == [2, 3, 4]
+    pending = store.iter_jobs(batch, [JobStatus.PENDING], after=2)
+    assert [j.row_index for j in pending] == [4]
     assert store.job_ids(batch, [JobStatus.PENDING]) == ["b1-000000", "b1-000002", "b1-000004"]
     assert store.job_ids(batch) == [f"b1-{i:06d}" for i in range(5)]
 
