@@ -56,7 +56,8 @@ SELECT job_id, row_index, source_line, status, error_category, event_seq,
      ORDER BY a.number DESC LIMIT 1) AS duration_s
 FROM jobs
 WHERE batch_id = :batch_id AND event_seq > 0 AND event_seq >= :seq
-  AND (event_seq > :seq OR row_index > :row) AND event_seq <= :upto
+  AND (event_seq > :seq OR row_index > :row)
+  AND event_seq <= :upto AND (event_seq < :upto OR row_index <= :upto_row)
 ORDER BY event_seq, row_index LIMIT :limit
 """)
 _BATCH_STATE = text("SELECT status, event_seq FROM batches WHERE batch_id = :batch_id")
@@ -103,16 +104,17 @@ class EventReads:
         self,
         batch_id: str,
         after: tuple[int, int],
-        upto: int = END_OF_SEQ,
+        upto: tuple[int, int] = (END_OF_SEQ, END_OF_SEQ),
         limit: int = 500,
     ) -> list[RowChange]:
-        """Rows whose newest change is past position ``after`` and numbered at most
-        ``upto``, in sequence order (keyset over the partial index)."""
+        """Rows whose newest change is past position ``after`` and at most at ``upto``,
+        in sequence order (keyset over the partial index)."""
         params = {
             "batch_id": batch_id,
             "seq": after[0],
             "row": after[1],
-            "upto": upto,
+            "upto": upto[0],
+            "upto_row": upto[1],
             "limit": limit,
         }
         with self._tx(write=False) as conn:
@@ -131,7 +133,11 @@ class EventReads:
         ]
 
     def iter_row_changes(
-        self, batch_id: str, after: tuple[int, int], upto: int = END_OF_SEQ, page: int = 500
+        self,
+        batch_id: str,
+        after: tuple[int, int],
+        upto: tuple[int, int] = (END_OF_SEQ, END_OF_SEQ),
+        page: int = 500,
     ) -> Iterator[RowChange]:
         """``row_changes`` page after page: flat memory for any batch."""
         while changes := self.row_changes(batch_id, after, upto, page):

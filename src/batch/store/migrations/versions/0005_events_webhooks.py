@@ -41,9 +41,7 @@ def upgrade() -> None:
         sa.Column("webhook_id", sa.Text, primary_key=True),
         sa.Column("url", sa.Text, nullable=False),
         sa.Column("events", sa.Text, nullable=False),
-        sa.Column(
-            "batch_id", sa.Text, sa.ForeignKey("batches.batch_id", ondelete="CASCADE")
-        ),
+        sa.Column("batch_id", sa.Text, sa.ForeignKey("batches.batch_id", ondelete="CASCADE")),
         sa.Column("secret", sa.Text, nullable=False),
         sa.Column("origin", sa.Text, nullable=False),
         sa.Column("created_at", sa.Text, nullable=False),
