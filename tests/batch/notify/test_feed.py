@@ -11,13 +11,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from tests.batch.store.test_store import jobs, manifest
 
 from batch.exceptions import BatchNotFoundError
 from batch.models import AttemptRecord, BatchStatus, JobStatus
 from batch.notify.feed import ProgressHub
 from batch.notify.progress import StreamEvent
 from batch.store import ManifestStore
-from tests.batch.store.test_store import jobs, manifest
 
 ROWS = 12
 
