@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from batch.service.settings import ServiceSettings
 from runtime.outcome import ErrorCategory
 from runtime.settings import RuntimeSettings, build_settings
 
@@ -31,7 +32,7 @@ def _default_concurrency() -> int:
     return max(2, min(8, 2 * (os.cpu_count() or 1)))
 
 
-class BatchSettings(RuntimeSettings):
+class BatchSettings(RuntimeSettings, ServiceSettings):
     """All batchwright options. Environment variables use the ``BATCH_`` prefix."""
 
     strict_dotenv: ClassVar[bool] = True
