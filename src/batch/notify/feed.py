@@ -16,7 +16,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 from batch.exceptions import BatchNotFoundError
 from batch.notify.progress import (
@@ -38,6 +39,14 @@ __all__ = ["ProgressHub"]
 _log = logging.getLogger(__name__)
 _PAGE = 500
 
+Spawn = Callable[[Coroutine[Any, Any, None], str], "asyncio.Task[Any]"]
+"""Starts a poller's task: ``asyncio.create_task``, or a server's task registry (so
+shutdown cancels and awaits it)."""
+
+
+def _create_task(work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[Any]:
+    return asyncio.create_task(work, name=name)
+
 
 class _Subscriber:
     def __init__(self, size: int) -> None:
@@ -58,7 +67,7 @@ class _Feed:
         self.rate = rate
         self.progress = progress_event(batch_id, snapshot, rate.observe(snapshot), self.cursor)
         self.ended = False
-        self.task: asyncio.Task[None] | None = None
+        self.task: asyncio.Task[Any] | None = None
 
     def subscribe(self) -> tuple[_Subscriber, Position]:
         subscriber = _Subscriber(self.hub.queue_size)
@@ -128,8 +137,10 @@ class ProgressHub:
         poll_s: float = 0.5,
         queue_size: int = 1000,
         clock: Callable[[], float] = time.monotonic,
+        spawn: Spawn = _create_task,
     ) -> None:
         self.store = store
+        self.spawn = spawn
         self.poll_s = poll_s
         self.queue_size = queue_size
         self.clock = clock
@@ -163,7 +174,7 @@ class ProgressHub:
             feed = await self._feed(batch_id)
             subscriber, upto = feed.subscribe()
             if feed.task is None:
-                feed.task = asyncio.create_task(feed.run(), name=f"progress-{batch_id}")
+                feed.task = self.spawn(feed.run(), f"progress-{batch_id}")
             start = position
             try:
                 async for event, reached in self._follow(feed, subscriber, start, upto):

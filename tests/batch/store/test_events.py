@@ -64,9 +64,7 @@ def test_leases_lost_are_numbered_too(store: ManifestStore) -> None:
     store.create_batch(manifest("b1"), jobs("b1", 2))
     assert store.claim_job("b1-000000", "dead-worker", 60) is not None
     assert store.release_owner("dead-worker") == (1, 0)
-    assert [(c.seq, c.status) for c in store.row_changes("b1", (0, -1))] == [
-        (1, JobStatus.PENDING)
-    ]
+    assert [(c.seq, c.status) for c in store.row_changes("b1", (0, -1))] == [(1, JobStatus.PENDING)]
 
 
 _WRITER = """
