@@ -8,16 +8,18 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from service_server import ServiceProcess, StartService
+from service_server import ServiceProcess, StartService, start_service
 from tests.batch.store.test_store import jobs, manifest
 from webhook_receiver import Receiver, webhook_receiver
 
 from batch.models import AttemptRecord, BatchStatus, JobStatus
 from batch.store import ManifestStore, default_store_path
+from batch.store._api_keys import ApiKeyStore
 
 SERVER_SECRET = "whsec_server-wide"
 
@@ -147,3 +149,34 @@ def test_delivery_listing_bounds(service: ServiceProcess, limit: int) -> None:
     with service.client(service.read_key) as reader:
         got = reader.get("/api/v1/webhooks/deliveries", params={"limit": limit})
     assert got.status_code == 422
+
+
+def test_a_pending_delivery_survives_a_restart(tmp_path: Path) -> None:
+    workdir = tmp_path / "server"
+    workdir.mkdir()
+    settings = {
+        "webhook_secret": SERVER_SECRET,
+        "webhook_poll_s": 0.1,
+        "webhook_backoff_s": 3,
+    }
+    with webhook_receiver(SERVER_SECRET, statuses=[500]) as receiver:
+        settings["webhook_urls"] = json.dumps([receiver.url])
+        first = start_service(workdir, **settings)
+        try:
+            finish_batch(first, "b1", 1)
+            wait_for(lambda: receiver.received)
+        finally:
+            first.stop()  # SIGTERM; the retry, due in 3 s, waits in the store
+        assert len(receiver.received) == 1
+        with ManifestStore(default_store_path(first.artifacts)) as store:
+            for name in ("test-writer", "test-reader"):  # the helper names its keys so
+                ApiKeyStore(store).revoke(name)
+        second = start_service(workdir, **settings)
+        try:
+            wait_for(receiver.verified)
+            with second.client(second.read_key) as http:
+                (delivery,) = http.get("/api/v1/webhooks/deliveries").json()["deliveries"]
+        finally:
+            second.stop()
+    assert [a["status_code"] for a in delivery["attempts"]] == [500, 200]
+    assert delivery["state"] == "delivered"
