@@ -47,7 +47,10 @@ class StreamEvent:
 
 
 def format_event_id(position: Position) -> str:
+    """``"S-R"``; ``"S"`` for "after every row numbered S" (and "0" for the start)."""
     seq, row = position
+    if row < 0:  # before the rows of seq: after those of seq - 1 (no row is numbered 0)
+        return str(max(seq - 1, 0))
     return str(seq) if row >= END_OF_SEQ else f"{seq}-{row}"
 
 

@@ -16,8 +16,9 @@ from tests.batch.store.test_store import jobs, manifest
 from batch.exceptions import BatchNotFoundError
 from batch.models import AttemptRecord, BatchStatus, JobStatus
 from batch.notify.feed import ProgressHub
-from batch.notify.progress import StreamEvent
+from batch.notify.progress import StreamEvent, format_event_id, parse_event_id
 from batch.store import ManifestStore
+from batch.store._events import END_OF_SEQ
 
 ROWS = 12
 
@@ -74,6 +75,7 @@ async def test_a_stream_follows_a_batch_to_its_end(store: ManifestStore) -> None
     stream = hub.stream("b1")
     first = await anext(stream)  # joining: the counts so far
     assert first.event == "progress"
+    assert first.id == "0"  # a valid Last-Event-ID: the start
     assert first.data["done"] == 0
     assert first.data["total"] == ROWS
     start.set()
@@ -154,6 +156,9 @@ async def test_a_finished_batch_replays_and_ends(store: ManifestStore) -> None:
 
 async def test_bad_ids_and_missing_batches_are_refused(store: ManifestStore) -> None:
     hub = ProgressHub(store)
+    assert parse_event_id(format_event_id((0, -1))) == (0, END_OF_SEQ)
+    assert parse_event_id(format_event_id((7, 3))) == (7, 3)
+    assert parse_event_id(format_event_id((7, END_OF_SEQ))) == (7, END_OF_SEQ)
     with pytest.raises(ValueError, match="Last-Event-ID 'x-1' is not an event id"):
         await anext(hub.stream("b1", last_event_id="x-1"))
     with pytest.raises(BatchNotFoundError):

@@ -94,6 +94,7 @@ async def test_an_idle_stream_gets_keepalives(
             http, f"/api/v1/batches/{batch_id}/events", until=lambda r: len(r.comments) >= 2
         )
     assert [e.event for e in read.events] == ["progress"]  # created, nothing run yet
+    assert read.events[0].id == "0"
     assert read.events[0].data["counts"]["pending"] == 2
     assert all(c.startswith(": ping") for c in read.comments)
 
