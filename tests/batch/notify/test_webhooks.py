@@ -20,6 +20,7 @@ from batch.notify.delivery import RetryPolicy
 from batch.notify.signing import check_webhook_url, new_secret, sign, verify
 from batch.notify.watcher import WebhookWatcher
 from batch.store import ManifestStore, StoreUrl
+from batch.store._retention import RetentionStore
 from batch.store._webhooks import WebhookStore
 from runtime.outcome import ErrorCategory
 
@@ -100,6 +101,9 @@ async def test_a_stopped_batch_is_posted_signed_once_per_event(store: ManifestSt
     assert [d.state for d in deliveries] == ["delivered"] * 3
     assert all(d.attempts[0].status_code == 200 for d in deliveries)
     assert hooks.deliveries("other") == []
+    assert RetentionStore(store).delete("b1", "pruner") is None  # prune takes them along
+    assert hooks.deliveries() == []
+    assert [h.batch_id for h in hooks.subscriptions()] == [None]  # the batch's hook too
 
 
 async def test_failures_are_retried_with_backoff_and_every_attempt_recorded(

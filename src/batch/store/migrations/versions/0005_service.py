@@ -1,7 +1,7 @@
 """The service's tables: API keys (hashed) and idempotency keys of batch creation.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-03
 
 Only a key's SHA-256 is stored: a leaked store does not leak usable keys. A key's
@@ -12,8 +12,8 @@ row by one indexed read and compares the hash in constant time.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -1,8 +1,8 @@
 """Live progress and webhooks: a per-batch event sequence, webhook subscriptions,
 their deliveries and every delivery attempt.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-03
 
 ``batches.event_seq`` is the batch's counter of row status changes; ``jobs.event_seq``
@@ -14,8 +14,8 @@ for it.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
