@@ -15,9 +15,17 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from batch.service import dashboard
 from batch.service.limits import MULTIPART_SLACK, BodyLimit
+from batch.service.live import start_live
 from batch.service.openapi import install_openapi
 from batch.service.problems import install_problem_handlers
-from batch.service.routes import batches_read, batches_write, health, session
+from batch.service.routes import (
+    batches_read,
+    batches_write,
+    events,
+    health,
+    session,
+    webhooks,
+)
 from batch.service.routes.health import version_text
 from batch.service.state import ServiceState
 from batch.settings import BatchSettings
@@ -33,6 +41,7 @@ def create_app(settings: BatchSettings) -> FastAPI:
         state = ServiceState.open(settings)
         app.state.service = state
         try:
+            start_live(app, state)
             yield
         finally:
             await state.close()
@@ -67,5 +76,7 @@ def create_app(settings: BatchSettings) -> FastAPI:
     app.include_router(session.router)
     app.include_router(batches_write.router)
     app.include_router(batches_read.router)
+    app.include_router(events.router)
+    app.include_router(webhooks.router)
     app.include_router(dashboard.router)
     return app

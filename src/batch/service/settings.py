@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+
+from batch.notify.signing import check_webhook_url
 
 __all__ = ["ServiceSettings"]
 
@@ -33,3 +35,34 @@ class ServiceSettings(BaseModel):
     """Batches the server runs at once (each with its own ``concurrency``)."""
     flows_dir: Path | None = None
     """Directory of the flows a batch may name (``flow_name``) instead of uploading one."""
+
+    # --- live progress and webhooks (docs/service.md) ---------------------------------
+    events_poll_s: float = Field(0.5, gt=0, le=60)
+    """How often the progress poller of a watched batch reads the store (one per batch,
+    however many clients stream it)."""
+    events_keepalive_s: float = Field(15.0, gt=0, le=300)
+    """Seconds between keep-alive comments on an idle progress stream."""
+    webhook_urls: tuple[str, ...] = ()
+    """Server-wide webhooks (JSON list): every event of every batch created from now on,
+    signed with ``webhook_secret``."""
+    webhook_secret: SecretStr | None = Field(None, repr=False)
+    """The signing secret of the server-wide webhooks (needed with ``webhook_urls``)."""
+    webhook_poll_s: float = Field(2.0, gt=0, le=600)
+    """How often the webhook watcher looks for stopped batches and due deliveries."""
+    webhook_max_attempts: int = Field(6, ge=1, le=20)
+    """Attempts per delivery before it is given up (``failed``)."""
+    webhook_backoff_s: float = Field(5.0, ge=0)
+    """Delay before the second attempt; each next one waits 4x longer (capped at 1 h)."""
+    webhook_timeout_s: float = Field(10.0, gt=0, le=120)
+    """Timeout of one delivery POST (connect and read)."""
+
+    @field_validator("webhook_urls")
+    @classmethod
+    def _check_webhook_urls(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(check_webhook_url(url) for url in urls)
+
+    @model_validator(mode="after")
+    def _secret_with_urls(self) -> ServiceSettings:
+        if self.webhook_urls and self.webhook_secret is None:
+            raise ValueError("webhook_urls needs webhook_secret (BATCH_WEBHOOK_SECRET) to sign")
+        return self

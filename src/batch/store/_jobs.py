@@ -22,6 +22,7 @@ from batch.exceptions import InvalidTransitionError, StoreError
 from batch.models import ALLOWED_TRANSITIONS, FINAL_STATUSES, AttemptRecord, JobStatus
 from batch.store import _codec as codec
 from batch.store._dialect import each, json_list, statement
+from batch.store._events import BUMP_BATCH, BUMP_FOR_JOB, BUMP_OWNED, SEQ_OF_BATCH
 from runtime.outcome import ErrorCategory
 
 __all__ = [
@@ -69,7 +70,8 @@ UPDATE jobs SET
     finished_at = CASE WHEN :ended = 1 THEN CAST(:now AS TEXT)
         WHEN CAST(:to AS TEXT) = 'pending' THEN NULL ELSE finished_at END,
     extracted = COALESCE(CAST(:extracted AS TEXT), extracted),
-    attempt_token = NULL, lease_owner = NULL, lease_expires_at = NULL
+    attempt_token = NULL, lease_owner = NULL, lease_expires_at = NULL,
+    event_seq = {SEQ_OF_BATCH}
 WHERE job_id = :job_id
   AND status IN {each(backend, "sources")}
   AND (CAST(:token AS TEXT) IS NULL OR attempt_token = :token)
@@ -77,14 +79,18 @@ WHERE job_id = :job_id
 
 
 # An interrupted job goes back to pending when it is safe to re-run, else to review.
-_LEFT_PENDING = """
+# Every status change below takes its batch's next event number (``_events``): the
+# batch's counter is bumped first in the same transaction.
+_LEFT_PENDING = f"""
 UPDATE jobs SET status = 'pending', started_at = NULL, error_category = NULL,
-    error_message = '', attempt_token = NULL, lease_owner = NULL, lease_expires_at = NULL
+    error_message = '', attempt_token = NULL, lease_owner = NULL, lease_expires_at = NULL,
+    event_seq = {SEQ_OF_BATCH}
 WHERE status = 'running' AND reached_commit = 0
 """
-_LEFT_REVIEW = """
+_LEFT_REVIEW = f"""
 UPDATE jobs SET status = 'needs_review', finished_at = :now, error_category = NULL,
-    error_message = :message, attempt_token = NULL, lease_owner = NULL, lease_expires_at = NULL
+    error_message = :message, attempt_token = NULL, lease_owner = NULL, lease_expires_at = NULL,
+    event_seq = {SEQ_OF_BATCH}
 WHERE status = 'running' AND reached_commit = 1
 """
 _EXPIRED = " AND batch_id = :batch_id AND (lease_expires_at IS NULL OR lease_expires_at <= :now)"
@@ -93,7 +99,8 @@ _OWNED = " AND lease_owner = :owner"
 
 def _requeue_sql(backend: str) -> str:
     return f"""
-UPDATE jobs SET status = 'pending', error_category = NULL, error_message = '', finished_at = NULL
+UPDATE jobs SET status = 'pending', error_category = NULL, error_message = '', finished_at = NULL,
+    event_seq = {SEQ_OF_BATCH}
 WHERE batch_id = :batch_id
   AND status IN {each(backend, "statuses")}
   AND (CAST(:ids AS TEXT) IS NULL OR job_id IN {each(backend, "ids")})
@@ -147,6 +154,7 @@ def transition(
         "sources": json.dumps([s for s in _SOURCES[to] if expected is None or s in expected]),
         "token": token,
     }
+    conn.execute(BUMP_FOR_JOB, {"job_id": job_id})
     if conn.execute(statement(conn, _transition_sql), params).rowcount != 1:
         raise refusal(conn, job_id, "", to=to, expected=expected, token=token)
 
@@ -190,6 +198,7 @@ def mark_reached_commit(conn: Connection, job_id: str, token: str) -> None:
 def interrupt_expired(conn: Connection, batch_id: str, now: datetime) -> tuple[int, int]:
     """Running jobs of a batch whose lease expired: (to pending, to needs_review)."""
     params = {"batch_id": batch_id, "now": codec.to_iso(now), "message": _REVIEW_MESSAGE}
+    conn.execute(BUMP_BATCH, params)
     pending = conn.execute(text(_LEFT_PENDING + _EXPIRED), params).rowcount
     return pending, conn.execute(text(_LEFT_REVIEW + _EXPIRED), params).rowcount
 
@@ -197,6 +206,7 @@ def interrupt_expired(conn: Connection, batch_id: str, now: datetime) -> tuple[i
 def interrupt_owned(conn: Connection, owner: str, now: datetime) -> tuple[int, int]:
     """Running jobs leased by ``owner``, whatever their expiry: (to pending, to needs_review)."""
     params = {"owner": owner, "now": codec.to_iso(now), "message": _REVIEW_MESSAGE}
+    conn.execute(BUMP_OWNED, params)
     pending = conn.execute(text(_LEFT_PENDING + _OWNED), params).rowcount
     return pending, conn.execute(text(_LEFT_REVIEW + _OWNED), params).rowcount
 
@@ -221,13 +231,15 @@ def requeue(
         "ids": None if job_ids is None else json_list(job_ids),
         "categories": None if categories is None else json_list(categories),
     }
+    conn.execute(BUMP_BATCH, params)
     return conn.execute(statement(conn, _requeue_sql), params).rowcount
 
 
 def cancel_pending(conn: Connection, batch_id: str, now: datetime) -> int:
+    conn.execute(BUMP_BATCH, {"batch_id": batch_id})
     return conn.execute(
         text(
-            "UPDATE jobs SET status = 'cancelled', finished_at = :now "
+            f"UPDATE jobs SET status = 'cancelled', finished_at = :now, event_seq = {SEQ_OF_BATCH} "
             "WHERE batch_id = :batch_id AND status = 'pending'"
         ),
         {"now": codec.to_iso(now), "batch_id": batch_id},

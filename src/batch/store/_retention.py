@@ -42,6 +42,7 @@ _DELETES = (
     ),
     text("DELETE FROM jobs WHERE batch_id = :batch_id"),
     text("DELETE FROM pool_entries WHERE batch_id = :batch_id"),
+    text("DELETE FROM webhook_deliveries WHERE batch_id = :batch_id"),  # attempts cascade
     text("DELETE FROM batches WHERE batch_id = :batch_id"),
 )
 

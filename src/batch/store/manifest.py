@@ -42,6 +42,7 @@ from batch.store import _reads as reads
 from batch.store._browse import BrowseReads
 from batch.store._dialect import statement
 from batch.store._engine import Database
+from batch.store._events import EventReads
 from batch.store._ingest import insert_jobs
 from batch.store._jobs import REQUEUABLE
 from batch.store._keys import BatchKeys
@@ -64,7 +65,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class ManifestStore(BrowseReads, PoolLeases):
+class ManifestStore(BrowseReads, PoolLeases, EventReads):
     """The manifest store on a SQLite file or a PostgreSQL database. Thread-safe: one
     transaction at a time per store, under a lock.
 
