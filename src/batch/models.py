@@ -106,6 +106,8 @@ class AttemptRecord(BaseModel):
     """How long the attempt waited for a free pool entry before it started."""
     pool_unusable: list[str] = Field(default_factory=list)
     """Pools whose entry this attempt marked unusable (out for the rest of the batch)."""
+    note: str = ""
+    """Why evidence of this attempt was not written (the artifact cap), or ""."""
 
 
 class NewJob(NamedTuple):
