@@ -48,9 +48,7 @@ def job_dir_name(row_index: int, job_id: str) -> str:
 class AttemptArtifacts:
     """Captures and records the files of one attempt of one job."""
 
-    def __init__(
-        self, batch_dir: Path, job_dir: str, attempt: int, *, max_mb: float = 0
-    ) -> None:
+    def __init__(self, batch_dir: Path, job_dir: str, attempt: int, *, max_mb: float = 0) -> None:
         self.batch_dir = batch_dir
         self.relative_dir = Path("jobs") / safe_name(job_dir)
         self.attempt = attempt

@@ -49,4 +49,3 @@ def upgrade() -> None:
         sa.Column("position", sa.Integer, nullable=False),
     )
     op.create_index("batch_group_members_batch", "batch_group_members", ["batch_id"], unique=True)
-
