@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +86,13 @@ def print_json(console: Console, value: object) -> None:
     console.file.write(json.dumps(value, ensure_ascii=False) + "\n")
 
 
-def print_batches(console: Console, batches: list[BatchManifest]) -> None:
+def print_batches(
+    console: Console, batches: list[BatchManifest], groups: Mapping[str, str] | None = None
+) -> None:
     """A table whose ids are never cut, whatever the terminal's width: they are what users
-    copy. The flow column wraps instead; the id already says when (UTC) it was created."""
+    copy. The flow column wraps instead; the id already says when (UTC) it was created.
+    ``groups``: the group of each batch made by a run of several CSVs."""
+    groups = groups or {}
     if not batches:
         console.print("no batches yet: `batchwright run DATA.csv --flow FLOW` creates one")
         return
@@ -98,6 +103,7 @@ def print_batches(console: Console, batches: list[BatchManifest]) -> None:
         Column("completed", justify="right", no_wrap=True),
         Column("failed", justify="right", no_wrap=True),
         Column("flow", overflow="fold"),
+        Column("group", overflow="fold"),
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
@@ -110,6 +116,7 @@ def print_batches(console: Console, batches: list[BatchManifest]) -> None:
             str(manifest.completed),
             str(manifest.failed),
             manifest.flow_name,
+            groups.get(manifest.batch_id, "-"),
         )
     console.print(table)
 

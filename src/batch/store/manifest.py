@@ -41,6 +41,7 @@ from batch.store import _jobs as moves
 from batch.store import _reads as reads
 from batch.store._dialect import statement
 from batch.store._engine import Database
+from batch.store._groups import GroupRecords
 from batch.store._ingest import insert_jobs
 from batch.store._jobs import REQUEUABLE
 from batch.store._keys import BatchKeys
@@ -63,7 +64,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class ManifestStore(PoolLeases):
+class ManifestStore(PoolLeases, GroupRecords):
     """The manifest store on a SQLite file or a PostgreSQL database. Thread-safe: one
     transaction at a time per store, under a lock.
 
