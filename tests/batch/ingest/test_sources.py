@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -83,5 +82,5 @@ def test_a_named_file_is_left_to_the_csv_checks(settings: BatchSettings) -> None
 @pytest.mark.parametrize(
     ("text", "pattern"), [("a/*.csv", True), ("x?.csv", True), ("a.csv", False)]
 )
-def test_is_pattern(text: str, pattern: Any) -> None:
+def test_is_pattern(text: str, pattern: bool) -> None:
     assert is_pattern(text) is pattern
