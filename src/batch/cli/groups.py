@@ -52,7 +52,7 @@ def announce_group(
     if not json_mode:
         out.print(
             f"group [bold]{group.group_id}[/]: {len(group.batch_ids)} batches, "
-            f"{sum(totals.values())} rows, {len(group.refused)} files refused",
+            f"{sum(totals.values())} rows, {len(group.refused)} refused",
             highlight=False,
         )
         for batch_id in group.batch_ids:
@@ -84,7 +84,7 @@ def print_group_final(out: Console, summary: GroupSummary, index: Path, *, json_
     out.print(
         f"group {summary.group_id}: {summary.count(JobStatus.COMPLETED)}/{summary.total} "
         f"completed ({summary.success_rate:.1%}) in {len(summary.batches)} batches, "
-        f"{summary.count(JobStatus.FAILED)} failed, {len(summary.group.refused)} files refused",
+        f"{summary.count(JobStatus.FAILED)} failed, {len(summary.group.refused)} refused",
         highlight=False,
         soft_wrap=True,
     )

@@ -91,8 +91,8 @@ def print_batches(
 ) -> None:
     """A table whose ids are never cut, whatever the terminal's width: they are what users
     copy. The flow column wraps instead; the id already says when (UTC) it was created.
-    ``groups``: the group of each batch made by a run of several CSVs."""
-    groups = groups or {}
+    ``groups`` (batch id -> group id): each group is listed under the table with its
+    batches, whole, as a column of group ids would not fit in 80 columns."""
     if not batches:
         console.print("no batches yet: `batchwright run DATA.csv --flow FLOW` creates one")
         return
@@ -103,7 +103,6 @@ def print_batches(
         Column("completed", justify="right", no_wrap=True),
         Column("failed", justify="right", no_wrap=True),
         Column("flow", overflow="fold"),
-        Column("group", overflow="fold"),
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
@@ -116,9 +115,14 @@ def print_batches(
             str(manifest.completed),
             str(manifest.failed),
             manifest.flow_name,
-            groups.get(manifest.batch_id, "-"),
         )
     console.print(table)
+    members: dict[str, list[str]] = {}
+    for manifest in reversed(batches):  # each group's batches oldest first, in file order
+        if group_id := (groups or {}).get(manifest.batch_id):
+            members.setdefault(group_id, []).append(manifest.batch_id)
+    for group_id, batch_ids in sorted(members.items(), reverse=True):
+        console.print(f"{group_id}: {' '.join(batch_ids)}", highlight=False, soft_wrap=True)
 
 
 def print_review(console: Console, jobs: list[BatchJob]) -> None:
