@@ -446,12 +446,15 @@ class BatchEngine:
         )
 
     def _settings_for(self, manifest: BatchManifest) -> BatchSettings:
-        """The batch's recorded base URL applies unless this run overrides it; a retry
-        policy recorded by ``retry_batch_jobs`` applies to the next execution."""
+        """The batch's recorded base URL and artifact cap apply unless this run overrides
+        them; a retry policy recorded by ``retry_batch_jobs`` applies to the next execution."""
         overrides = dict(manifest.settings.get(RETRY_POLICY) or {})
         recorded = manifest.settings.get("base_url")
         if recorded and not self.settings.base_url:
             overrides["base_url"] = recorded
+        cap = manifest.settings.get("max_artifacts_mb")
+        if cap and not self.settings.max_artifacts_mb:  # the batch's own artifact cap
+            overrides["max_artifacts_mb"] = cap
         return self.settings.with_overrides(**overrides) if overrides else self.settings
 
     def close(self) -> None:

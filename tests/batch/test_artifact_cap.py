@@ -58,6 +58,13 @@ async def test_past_the_cap_attempts_write_no_evidence_and_the_reports_say_so(
     assert 'id="artifact-cap"' in (batch_dir / "report.html").read_text(encoding="utf-8")
     assert "artifact cap reached" in (batch_dir / "summary.md").read_text(encoding="utf-8")
 
+    # the cap is the batch's: a retry by an engine configured without one keeps it
+    retried = await make_engine(concurrency=1).retry_batch_jobs(summary.batch_id)
+    again = {j.row_data["name"]: j for j in engine.store.iter_jobs(summary.batch_id)}
+    assert [len(again[name].attempts) for name in ("bad-1", "bad-2", "bad-3")] == [2, 2, 2]
+    assert all("artifact cap" in again[n].attempts[-1].note for n in ("bad-1", "bad-2", "bad-3"))
+    assert retried.evidence_skipped == 5
+
 
 def test_the_cap_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BATCH_MAX_ARTIFACTS_MB", "250")
