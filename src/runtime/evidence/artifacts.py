@@ -127,7 +127,10 @@ class AttemptArtifacts:
             return None
         path = self._new_path("trace", "zip")
         stopped = await self._guarded("trace", context.tracing.stop(path=path), _TRACE_TIMEOUT_S)
-        return self._record("trace", path, "trace") if stopped and path.is_file() else None
+        if not (stopped and path.is_file()):
+            return None
+        self._budget.wrote(path.stat().st_size)
+        return self._record("trace", path, "trace")
 
     def _new_path(self, kind: str, ext: str) -> Path:
         """An unused ``attempt-<n>-<kind>[-k].<ext>``, its directory created on demand."""
@@ -152,6 +155,7 @@ class AttemptArtifacts:
         """Write ``attempt-<n>-<stem>.<ext>`` and record it (kind defaults to the stem)."""
         path = self._new_path(stem, ext)
         path.write_bytes(data)
+        self._budget.wrote(len(data))
         return self._record(kind or stem, path, name)
 
     async def _guarded(
