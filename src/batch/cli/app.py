@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 
 from batch.cli import output as cli_output
-from batch.cli.displays import ProgressSink, make_group_progress, make_progress
+from batch.cli.displays import ProgressSink, make_progress
 from batch.cli.global_options import (
     ArtifactsOpt,
     DebugOpt,
@@ -29,14 +29,8 @@ from batch.cli.global_options import (
     apply_global_options,
     with_global_options,
 )
-from batch.cli.groups import (
-    announce_group,
-    group_exit_code,
-    is_group_run,
-    print_group_final,
-    print_group_status,
-)
-from batch.cli.workers import follow_group_on_workers, follow_on_workers
+from batch.cli.groups import is_group_run, print_group_status, run_group_command
+from batch.cli.workers import follow_on_workers
 from batch.engine import BatchEngine
 from batch.exceptions import BatchEngineError, ConfigurationError
 from batch.groups import write_group_reports
@@ -282,7 +276,11 @@ def run(
         mode = _progress_mode(progress, quiet, json_)
         on_workers = _use_workers(batch_engine, workers, detach=detach, priority=priority)
         if is_group_run(csvs, batch_engine.settings):
-            _run_group(batch_engine, csvs, flow, mode, on_workers, detach=detach, queue=queue)
+            code = run_group_command(
+                batch_engine, csvs, flow, mode, on_workers, detach=detach, queue=queue,
+                consoles=(out, err), run_locally=_run_with_signals,
+            )  # fmt: skip
+            raise typer.Exit(code)
         csv = Path(csvs[0])
         manifest = batch_engine.create_batch_jobs(csv, flow)
         if mode != "json":
@@ -296,36 +294,6 @@ def run(
             mode,
         )
         _finish(batch_engine, summary, mode)
-
-
-def _run_group(
-    batch_engine: BatchEngine,
-    sources: list[str],
-    flow: str,
-    mode: str,
-    on_workers: bool,
-    *,
-    detach: bool,
-    queue: str,
-) -> None:
-    """``run`` with several CSVs: every batch created, then run together; one exit code."""
-    group = batch_engine.create_batch_group(sources, flow)
-    labels, totals = announce_group(out, err, batch_engine, group, json_mode=mode == "json")
-    if on_workers:
-        summary = follow_group_on_workers(
-            batch_engine, group.group_id, mode, labels, totals, detach=detach, queue=queue, err=err
-        )
-        if summary is None:
-            out.print(group.group_id)
-            raise typer.Exit(EXIT_OK)
-    else:
-        sink = make_group_progress(mode, sys.stdout, group.group_id, labels, totals)  # type: ignore[arg-type]
-        summary = _run_with_signals(
-            batch_engine, lambda cb: batch_engine.execute_group(group.group_id, cb), mode, sink
-        )
-    index = group_dir(batch_engine, group.group_id) / "index.html"
-    print_group_final(out, summary, index, json_mode=mode == "json")
-    raise typer.Exit(group_exit_code(summary))
 
 
 def _use_workers(

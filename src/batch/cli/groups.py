@@ -4,28 +4,75 @@ creates and runs one, its status table, and the group's single exit code."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import sys
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from batch.cli.displays import final_line
+from batch.cli.displays import ProgressSink, final_line, make_group_progress
+from batch.cli.workers import follow_group_on_workers
 from batch.engine import BatchEngine
 from batch.groups import GroupSummary
+from batch.groups.report import group_dir
 from batch.ingest.sources import is_pattern
 from batch.models import BatchGroup, BatchStatus, JobStatus
+from batch.run.progress import ProgressCallback
 from batch.settings import BatchSettings
 
 __all__ = [
+    "RunLocally",
     "announce_group",
     "group_exit_code",
     "is_group_run",
     "print_group_final",
     "print_group_status",
+    "run_group_command",
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+RunLocally = Callable[
+    [BatchEngine, Callable[[ProgressCallback], Awaitable[GroupSummary]], str, ProgressSink],
+    GroupSummary,
+]
+"""The CLI's runner with Ctrl-C handling (``app._run_with_signals``)."""
+
+
+def run_group_command(
+    batch_engine: BatchEngine,
+    sources: list[str],
+    flow: str,
+    mode: str,
+    on_workers: bool,
+    *,
+    detach: bool,
+    queue: str,
+    consoles: tuple[Console, Console],
+    run_locally: RunLocally,
+) -> int:
+    """``run`` with several CSVs: every batch created, then run together (here or on
+    the workers); prints the outcome and returns the group's exit code."""
+    out, err = consoles
+    group = batch_engine.create_batch_group(sources, flow)
+    labels, totals = announce_group(out, err, batch_engine, group, json_mode=mode == "json")
+    if on_workers:
+        followed = follow_group_on_workers(
+            batch_engine, group.group_id, mode, labels, totals, detach=detach, queue=queue, err=err
+        )
+        if followed is None:
+            out.print(group.group_id)
+            return EXIT_OK
+        summary = followed
+    else:
+        sink = make_group_progress(mode, sys.stdout, group.group_id, labels, totals)  # type: ignore[arg-type]
+        summary = run_locally(
+            batch_engine, lambda cb: batch_engine.execute_group(group.group_id, cb), mode, sink
+        )
+    index = group_dir(batch_engine, group.group_id) / "index.html"
+    print_group_final(out, summary, index, json_mode=mode == "json")
+    return group_exit_code(summary)
 
 
 def is_group_run(sources: Sequence[str], settings: BatchSettings) -> bool:
