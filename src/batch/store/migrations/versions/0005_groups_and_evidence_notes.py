@@ -1,7 +1,7 @@
 """Groups of batches (many CSVs in one run) and a note per attempt (the artifact cap).
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-03
 
 ``batch_groups`` holds one row per ``run`` of several CSVs, with the files that were
@@ -14,8 +14,8 @@ attempt's evidence was not written.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
