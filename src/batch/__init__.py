@@ -8,6 +8,9 @@ The public API, as ``spec/batch-module-readme.md`` documents it::
     engine = BatchEngine(RunContext(), config={"flow": "flow.yaml"})
     manifest = engine.create_batch_jobs("customers.csv")
     result = await engine.execute_batch_jobs(manifest.batch_id)
+
+    group = engine.create_batch_group("exports/")   # one batch per CSV of the folder
+    summary = await engine.execute_group(group.group_id)
 """
 
 from batch.engine import BatchEngine, start_batch
@@ -23,14 +26,18 @@ from batch.exceptions import (
     SecurityError,
     StoreError,
 )
+from batch.groups.start import start_batch_group
+from batch.groups.summary import GroupSummary
 from batch.models import (
     AttemptRecord,
+    BatchGroup,
     BatchJob,
     BatchManifest,
     BatchStatus,
     ErrorCategory,
     JobStatus,
     ProgressEvent,
+    RefusedFile,
 )
 from batch.reports.summary import BatchSummary
 from batch.run.retry_request import RetryRequest
@@ -40,6 +47,7 @@ __all__ = [
     "AttemptRecord",
     "BatchEngine",
     "BatchEngineError",
+    "BatchGroup",
     "BatchJob",
     "BatchManifest",
     "BatchNotFoundError",
@@ -52,12 +60,15 @@ __all__ = [
     "ErrorCategory",
     "FileProcessingError",
     "FlowError",
+    "GroupSummary",
     "InvalidTransitionError",
     "JobStatus",
     "ProgressEvent",
+    "RefusedFile",
     "RetryRequest",
     "SecurityError",
     "StoreError",
     "load_settings",
     "start_batch",
+    "start_batch_group",
 ]

@@ -12,24 +12,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from batch.exceptions import ConfigurationError
+from batch.groups import GroupSummary, create_group, run_group, summarise_group
 from batch.ingest.creation import create_batch
 from batch.ingest.csv_reader import parse_csv
-from batch.models import BatchJob, BatchManifest, JobStatus
+from batch.models import BatchGroup, BatchJob, BatchManifest, JobStatus
 from batch.reports import summarise, write_reports
 from batch.reports.summary import BatchSummary, build_summary
-from batch.run.concurrency import AdaptiveLimiter, auto_bounds
+from batch.run.concurrency import AdaptiveLimiter, make_limiter, max_concurrency
 from batch.run.execution import BatchExecution, ExecutionOptions
 from batch.run.ownership import owning, taking
 from batch.run.progress import ProgressCallback
 from batch.run.retry import RetryPolicy, Sleep
 from batch.run.retry_request import RetryRequest
+from batch.run.shared import SharedRun
 from batch.run.throttle import RateLimiter
 from batch.settings import BatchSettings, load_settings, settings_over
 from batch.store import ManifestStore
@@ -72,21 +74,6 @@ def _flow_hash_of(manifest: BatchManifest, flow: Flow) -> str:
     return recorded or flow.content_hash
 
 
-def max_concurrency(settings: BatchSettings) -> int:
-    """The number of workers: the fixed concurrency, or the most ``auto`` may use."""
-    if isinstance(settings.concurrency, int):
-        return settings.concurrency
-    return auto_bounds()[2]
-
-
-def make_limiter(settings: BatchSettings) -> AdaptiveLimiter | None:
-    """``concurrency=auto``: a limiter that follows CPU, memory and event-loop lag."""
-    if isinstance(settings.concurrency, int):
-        return None
-    low, start, high = auto_bounds()
-    return AdaptiveLimiter(minimum=low, maximum=high, start=start)
-
-
 class BatchEngine:
     """Create, execute, resume, retry and cancel batches; summarise them."""
 
@@ -121,7 +108,7 @@ class BatchEngine:
         self.sleep = sleep
         self.runner_factory = runner_factory
         self._flows: dict[str, Flow] = {}
-        self._execution: BatchExecution | None = None
+        self._executions: set[BatchExecution] = set()
 
     @property
     def settings(self) -> BatchSettings:
@@ -174,18 +161,44 @@ class BatchEngine:
         self,
         batch_id: str,
         progress_callback: ProgressCallback | None = None,
+        *,
+        shared: SharedRun | None = None,
     ) -> BatchSummary:
         """Run the batch's pending jobs (and interrupted ones); write the reports.
 
         Returns the ``BatchSummary``, also readable as ``result['completed']``,
         ``result['failed']``, ... A retry policy recorded by ``retry_batch_jobs``
         applies to this execution, then is cleared. Raises ``BatchBusyError`` while
-        another live engine runs the batch."""
+        another live engine runs the batch. ``shared``: a group's browser and budget."""
         async with owning(self.store, batch_id) as owner:
-            return await self._execute(batch_id, owner, progress_callback)
+            return await self._execute(batch_id, owner, progress_callback, shared)
+
+    # --- groups (batch/groups, docs/groups.md) --------------------------------
+    def create_batch_group(
+        self,
+        sources: str | Path | Sequence[str | Path],
+        flow: str | Path | Flow | None = None,
+    ) -> BatchGroup:
+        """One batch per CSV of ``sources`` (files, directories, glob patterns), all
+        made before any runs. Files the CSV checks refuse are in ``group.refused``."""
+        return create_group(self, sources, flow)
+
+    async def execute_group(
+        self, group_id: str, progress_callback: ProgressCallback | None = None
+    ) -> GroupSummary:
+        """Run the group's batches at once on one browser and one concurrency budget;
+        write each batch's reports and the group's index (``groups/<id>/index.html``)."""
+        return await run_group(self, group_id, progress_callback)
+
+    def get_group_summary(self, group_id: str) -> GroupSummary:
+        return summarise_group(self, group_id)
 
     async def _execute(
-        self, batch_id: str, owner: str, progress_callback: ProgressCallback | None
+        self,
+        batch_id: str,
+        owner: str,
+        progress_callback: ProgressCallback | None,
+        shared: SharedRun | None = None,
     ) -> BatchSummary:
         manifest = self.store.get_manifest(batch_id)
         flow = self._flows.get(batch_id) or self.load_flow(manifest.flow_ref)
@@ -198,7 +211,7 @@ class BatchEngine:
             unsettled.append(JobStatus.NEEDS_REVIEW)
         counts = self.store.count_by_status(batch_id)
         if any(counts.get(status) for status in unsettled):
-            await self._run(manifest, owner, flow, settings, policy, progress_callback)
+            await self._run(manifest, owner, flow, settings, policy, progress_callback, shared)
         return self.write_reports(batch_id)
 
     async def _run(  # noqa: PLR0917 - private, called once
@@ -209,12 +222,14 @@ class BatchEngine:
         settings: BatchSettings,
         policy: RetryPolicy,
         progress_callback: ProgressCallback | None,
+        shared: SharedRun | None = None,
     ) -> None:
         """One execution: the runners (a browser, unless a factory was injected), an
-        optional adaptive limiter, the workers."""
+        optional adaptive limiter, the workers; a group's run shares its browser and
+        limiter (``shared``)."""
         batch_id = manifest.batch_id
         flow_hash = _flow_hash_of(manifest, flow)
-        limiter = make_limiter(settings)
+        limiter = shared.limiter if shared else make_limiter(settings)
         options = replace(
             self._execution_options(settings, flow, manifest),
             limiter=limiter,
@@ -223,11 +238,11 @@ class BatchEngine:
         )
         async with contextlib.AsyncExitStack() as stack:
             factory = self.runner_factory or await self._local_runners(
-                stack, flow, settings, batch_id
+                stack, flow, settings, batch_id, shared.browser if shared else None
             )
-            if limiter is not None:
+            if isinstance(limiter, AdaptiveLimiter) and shared is None:
                 await stack.enter_async_context(limiter)
-            self._execution = BatchExecution(
+            execution = BatchExecution(
                 self.store,
                 batch_id,
                 factory,
@@ -237,25 +252,39 @@ class BatchEngine:
                 sleep=self.sleep,
                 progress=progress_callback,
             )
+            self._executions.add(execution)
             try:
-                await self._execution.run()
+                await execution.run()
             finally:
-                self._execution = None
+                self._executions.discard(execution)
         chosen = (
             f"auto (start {limiter.history[0][1]}, peak {limiter.peak}, final {limiter.limit})"
-            if limiter
+            if isinstance(limiter, AdaptiveLimiter)
             else str(options.concurrency)
         )
+        if shared is not None:
+            chosen += " (shared by the group)"
         self.store.record_run_settings(
-            batch_id, {"concurrency": chosen, "isolation": settings.isolation}
+            batch_id,
+            {
+                "concurrency": chosen,
+                "isolation": settings.isolation,
+                "max_artifacts_mb": settings.max_artifacts_mb,
+            },
         )
 
     async def _local_runners(
-        self, stack: contextlib.AsyncExitStack, flow: Flow, settings: BatchSettings, batch_id: str
+        self,
+        stack: contextlib.AsyncExitStack,
+        flow: Flow,
+        settings: BatchSettings,
+        batch_id: str,
+        browser: BrowserManager | None = None,
     ) -> RunnerFactory:
-        """A factory of ``LocalJobRunner``s on a browser launched now; ``stack`` closes
-        the runners, then the browser."""
-        browser = await stack.enter_async_context(BrowserManager(settings))
+        """A factory of ``LocalJobRunner``s on ``browser``, or on one launched now;
+        ``stack`` closes the runners, then the browser it launched."""
+        if browser is None:
+            browser = await stack.enter_async_context(BrowserManager(settings))
 
         def local(recorder: CommitRecorder) -> LocalJobRunner:
             made = LocalJobRunner(
@@ -324,13 +353,13 @@ class BatchEngine:
 
     def stop(self) -> None:
         """Stop scheduling in this process (first Ctrl-C); running jobs finish."""
-        if self._execution is not None:
-            self._execution.stop()
+        for execution in list(self._executions):
+            execution.stop()
 
     def abort(self) -> None:
         """Cancel running jobs in this process too (second Ctrl-C)."""
-        if self._execution is not None:
-            self._execution.abort()
+        for execution in list(self._executions):
+            execution.abort()
 
     # --- reading --------------------------------------------------------------
     def get_manifest(self, batch_id: str, *, jobs: bool = False) -> BatchManifest:
@@ -417,12 +446,15 @@ class BatchEngine:
         )
 
     def _settings_for(self, manifest: BatchManifest) -> BatchSettings:
-        """The batch's recorded base URL applies unless this run overrides it; a retry
-        policy recorded by ``retry_batch_jobs`` applies to the next execution."""
+        """The batch's recorded base URL and artifact cap apply unless this run overrides
+        them; a retry policy recorded by ``retry_batch_jobs`` applies to the next execution."""
         overrides = dict(manifest.settings.get(RETRY_POLICY) or {})
         recorded = manifest.settings.get("base_url")
         if recorded and not self.settings.base_url:
             overrides["base_url"] = recorded
+        cap = manifest.settings.get("max_artifacts_mb")
+        if cap and not self.settings.max_artifacts_mb:  # the batch's own artifact cap
+            overrides["max_artifacts_mb"] = cap
         return self.settings.with_overrides(**overrides) if overrides else self.settings
 
     def close(self) -> None:

@@ -20,6 +20,7 @@ __all__ = [
     "ALLOWED_TRANSITIONS",
     "FINAL_STATUSES",
     "AttemptRecord",
+    "BatchGroup",
     "BatchJob",
     "BatchManifest",
     "BatchStatus",
@@ -28,6 +29,7 @@ __all__ = [
     "JobStatus",
     "NewJob",
     "ProgressEvent",
+    "RefusedFile",
 ]
 
 
@@ -106,6 +108,8 @@ class AttemptRecord(BaseModel):
     """How long the attempt waited for a free pool entry before it started."""
     pool_unusable: list[str] = Field(default_factory=list)
     """Pools whose entry this attempt marked unusable (out for the rest of the batch)."""
+    note: str = ""
+    """Why evidence of this attempt was not written (the artifact cap), or ""."""
 
 
 class NewJob(NamedTuple):
@@ -243,3 +247,23 @@ class ProgressEvent:
     concurrency: int
     last_job_id: str | None = None
     last_status: JobStatus | None = None
+
+
+class RefusedFile(BaseModel):
+    """A file of a group that the CSV checks refused: no batch was made of it."""
+
+    path: str
+    error: str
+
+
+class BatchGroup(BaseModel):
+    """The batches made from the files of one run (``run DIR``, several files, globs),
+    one per file in file order, and the files that were refused."""
+
+    group_id: str
+    created_at: datetime
+    flow_ref: str
+    sources: list[str] = Field(default_factory=list)
+    """What the run was given (files, directories, globs), as given."""
+    batch_ids: list[str] = Field(default_factory=list)
+    refused: list[RefusedFile] = Field(default_factory=list)

@@ -1,8 +1,9 @@
 """Versioned JSON for the seam: a ``JobSpec`` goes to a runner, an ``AttemptOutcome``
 comes back (a Celery message, an HTTP body, a queue entry).
 
-Every document carries ``"v": 2`` (version 2 added a spec's ``pool`` and an outcome's
-``pool_unusable``; version-1 documents, which lack both, are still read). Decoding
+Every document carries ``"v": 3`` (version 2 added a spec's ``pool`` and an outcome's
+``pool_unusable``, version 3 an outcome's ``evidence_note``; older documents, which
+lack them, are still read). Decoding
 refuses what it cannot honour rather than guess, with a ``CodecError`` naming the field:
 
 - another version: a newer sender's document is refused, never half-read;
@@ -35,9 +36,9 @@ __all__ = [
     "spec_to_json",
 ]
 
-VERSION = 2
-READABLE = (1, 2)
-"""Versions ``*_from_json`` accepts: a version-1 document simply has no pool fields."""
+VERSION = 3
+READABLE = (1, 2, 3)
+"""Versions ``*_from_json`` accepts: older documents simply lack the newer fields."""
 
 T = TypeVar("T")
 
@@ -55,7 +56,7 @@ def _dumps(document: dict[str, Any]) -> str:
 
 
 def spec_to_json(spec: JobSpec) -> str:
-    """The spec as a version-2 JSON document."""
+    """The spec as a version-3 JSON document."""
     return _dumps(
         {
             "job_id": spec.job_id,
@@ -75,7 +76,7 @@ def spec_to_json(spec: JobSpec) -> str:
 
 
 def outcome_to_json(outcome: AttemptOutcome) -> str:
-    """The outcome as a version-2 JSON document."""
+    """The outcome as a version-3 JSON document."""
     return _dumps(
         {
             "ok": outcome.ok,
@@ -88,6 +89,7 @@ def outcome_to_json(outcome: AttemptOutcome) -> str:
             "extracted": dict(outcome.extracted),
             "retry_after_s": outcome.retry_after_s,
             "pool_unusable": list(outcome.pool_unusable),
+            "evidence_note": outcome.evidence_note,
         }
     )
 
@@ -232,7 +234,7 @@ def _document(text: str | bytes, what: str) -> _Fields:
 
 
 def spec_from_json(text: str | bytes) -> JobSpec:
-    """A spec from a version-1 or -2 document; ``CodecError`` for anything else."""
+    """A spec from a version-1 to -3 document; ``CodecError`` for anything else."""
     fields = _document(text, "job spec")
     spec = JobSpec(
         job_id=fields.take("job_id", _str, "a string"),
@@ -271,7 +273,7 @@ def _artifacts(value: object) -> tuple[Artifact, ...]:
 
 
 def outcome_from_json(text: str | bytes) -> AttemptOutcome:
-    """An outcome from a version-1 or -2 document; ``CodecError`` for anything else."""
+    """An outcome from a version-1 to -3 document; ``CodecError`` for anything else."""
     fields = _document(text, "attempt outcome")
     outcome = AttemptOutcome(
         ok=fields.take("ok", _bool, "a boolean"),
@@ -284,6 +286,7 @@ def outcome_from_json(text: str | bytes) -> AttemptOutcome:
         extracted=fields.take("extracted", _strings, "an object of strings"),
         retry_after_s=fields.take("retry_after_s", _optional_float, "null or a number"),
         pool_unusable=fields.since(2, "pool_unusable", _names, "an array of strings", ()),
+        evidence_note=fields.since(3, "evidence_note", _str, "a string", ""),
     )
     fields.done()
     if outcome.ok != (outcome.category is None):

@@ -77,3 +77,5 @@ class AttemptOutcome:
     pool_unusable: tuple[str, ...] = ()
     """Pools whose leased entry the attempt found unusable (a failed ``pool_error:``
     step, ``ctx.pool_failed(name)``): taken out of the pool for the rest of the batch."""
+    evidence_note: str = ""
+    """Why evidence of this attempt was not written (the artifact cap), or ""."""

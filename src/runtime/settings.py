@@ -103,6 +103,9 @@ class RuntimeSettings(BaseSettings):
     """Full-page screenshot of a failed attempt."""
     html_on_failure: bool = True
     """Page HTML of a failed attempt."""
+    max_artifacts_mb: float = Field(0, ge=0)
+    """Evidence a batch may write (its ``jobs/`` folder), in MB; past it, attempts write
+    no more screenshots, traces, HTML or console logs and say so (0: no cap)."""
     secrets: frozenset[str] = frozenset()
     """Columns whose values are masked as ``***`` in logs, messages and reports, on top of
     the flow's ``secrets:`` list (``--secret COLUMN``). The runtime reads it to decide

@@ -73,7 +73,7 @@ successes = st.builds(
 def test_any_spec_round_trips_through_ascii_json(spec: JobSpec) -> None:
     encoded = spec_to_json(spec)
     assert encoded.isascii()
-    assert json.loads(encoded)["v"] == 2
+    assert json.loads(encoded)["v"] == 3
     decoded = spec_from_json(encoded)
     assert decoded == spec
     assert spec_from_json(encoded.encode()) == spec, "bytes off the wire decode the same"
@@ -124,7 +124,7 @@ def outcome_document(**changes: Any) -> str:
 @pytest.mark.parametrize(
     ("document", "error"),
     [
-        (spec_document(v=3), r"job spec: version 3 is not supported .* reads versions 1, 2"),
+        (spec_document(v=4), r"job spec: version 4 is not supported .* reads versions 1, 2, 3"),
         (spec_document(v=1), r"job spec: unknown field\(s\) 'pool' \(version 1 does not"),
         (spec_document(pool={"account": {"u": 1}}), r"'pool' must be an object of objects"),
         (spec_document(v=...), r"job spec: field 'v' is missing"),
@@ -171,5 +171,15 @@ def test_version_one_documents_are_still_read() -> None:
     assert old.pool == {}
     assert old.row == {"a": "1"}
     outcome = json.loads(outcome_document())
-    del outcome["pool_unusable"]
+    del outcome["pool_unusable"], outcome["evidence_note"]
     assert outcome_from_json(json.dumps(outcome | {"v": 1})).pool_unusable == ()
+
+
+def test_version_two_outcomes_are_read_without_an_evidence_note() -> None:
+    """A sender from before the artifact cap: no note, and an outcome that has one is
+    refused under version 2 (its sender would have bumped 'v')."""
+    outcome = json.loads(outcome_document())
+    note = outcome.pop("evidence_note")
+    assert outcome_from_json(json.dumps(outcome | {"v": 2})).evidence_note == ""
+    with pytest.raises(CodecError, match="unknown field"):
+        outcome_from_json(json.dumps(outcome | {"v": 2, "evidence_note": note}))

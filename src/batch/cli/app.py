@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 
 from batch.cli import output as cli_output
-from batch.cli.displays import make_progress
+from batch.cli.displays import ProgressSink, make_progress
 from batch.cli.global_options import (
     ArtifactsOpt,
     DebugOpt,
@@ -29,13 +29,17 @@ from batch.cli.global_options import (
     apply_global_options,
     with_global_options,
 )
+from batch.cli.groups import is_group_run, print_group_status, run_group_command
 from batch.cli.workers import follow_on_workers
-from batch.engine import BatchEngine, max_concurrency
+from batch.engine import BatchEngine
 from batch.exceptions import BatchEngineError, ConfigurationError
+from batch.groups import write_group_reports
+from batch.groups.report import group_dir
 from batch.ingest.preview import preview_csv
 from batch.models import BatchStatus, JobStatus
 from batch.reports import write_github_step_summary
 from batch.reports.summary import BatchSummary
+from batch.run.concurrency import max_concurrency
 from runtime.flows.model import load_flow
 from runtime.outcome import ErrorCategory
 
@@ -135,6 +139,15 @@ DetachOpt = Annotated[
     bool, typer.Option("--detach", help="With workers: print the batch id and return.")
 ]
 QueueOpt = Annotated[str, typer.Option(help="With workers: the queue to send to.")]
+MaxArtifactsOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-artifacts-mb",
+        help="Evidence a batch may write; past it attempts write none and say so. 0: no cap.",
+        min=0,
+        metavar="MB",
+    ),
+]
 
 
 def _exec_config(
@@ -163,10 +176,12 @@ def _exec_config(
 
 def _run_with_signals(
     batch_engine: BatchEngine,
-    work: Callable[[Callable[[Any], None]], Awaitable[BatchSummary]],
+    work: Callable[[Callable[[Any], None]], Awaitable[R]],
     progress_mode: str,
-) -> BatchSummary:
-    """Run ``work`` with first Ctrl-C = stop scheduling, second = cancel running jobs."""
+    sink: ProgressSink | None = None,
+) -> R:
+    """Run ``work`` with first Ctrl-C = stop scheduling, second = cancel running jobs;
+    progress goes to ``sink``, or to the display of ``progress_mode``."""
     presses = 0
 
     def on_sigint() -> None:
@@ -179,11 +194,12 @@ def _run_with_signals(
             err.print("cancelling running jobs")
             batch_engine.abort()
 
-    async def main() -> BatchSummary:
+    async def main() -> R:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, on_sigint)
         loop.add_signal_handler(signal.SIGTERM, on_sigint)
-        with make_progress(progress_mode, sys.stdout) as progress:  # type: ignore[arg-type]
+        display = sink or make_progress(progress_mode, sys.stdout)  # type: ignore[arg-type]
+        with display as progress:
             return await work(progress)
 
     return asyncio.run(main())
@@ -211,7 +227,14 @@ def _progress_mode(progress: str, quiet: bool, json_: bool) -> str:
 @with_global_options
 @handle_errors
 def run(
-    csv: Annotated[Path, typer.Argument(help="The CSV: one row, one job.")],
+    csvs: Annotated[
+        list[str],
+        typer.Argument(
+            help="The CSV (one row, one job); or several files, directories of CSVs or "
+            "glob patterns: one batch per file, run together as a group.",
+            metavar="CSV...",
+        ),
+    ],
     flow: Annotated[str, typer.Option(help="YAML/JSON flow file, .py file or module:function.")],
     base_url: BaseUrlOpt = None,
     concurrency: ConcurrencyOpt = None,
@@ -234,21 +257,31 @@ def run(
         str | None, typer.Option(help="With workers: high, normal (default) or low.")
     ] = None,
     queue: QueueOpt = "batchwright",
+    max_artifacts_mb: MaxArtifactsOpt = None,
     progress: ProgressOpt = "auto",
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Create a batch from CSV and FLOW, run it, print the summary and report paths."""
+    """Create a batch from CSV and FLOW (a group from several), run it, print the
+    summary and report paths."""
     with engine(
         **_exec_config(
             concurrency, retries, headed, base_url, trace, rate, delay, isolation, max_failures
         ),
+        max_artifacts_mb=max_artifacts_mb,
         secrets=frozenset(secret or ()) or None,
         skip_completed=skip_completed or None,
         priority=priority,
     ) as batch_engine:
         mode = _progress_mode(progress, quiet, json_)
         on_workers = _use_workers(batch_engine, workers, detach=detach, priority=priority)
+        if is_group_run(csvs, batch_engine.settings):
+            code = run_group_command(
+                batch_engine, csvs, flow, mode, on_workers, detach=detach, queue=queue,
+                consoles=(out, err), run_locally=_run_with_signals,
+            )  # fmt: skip
+            raise typer.Exit(code)
+        csv = Path(csvs[0])
         manifest = batch_engine.create_batch_jobs(csv, flow)
         if mode != "json":
             out.print(f"batch [bold]{manifest.batch_id}[/]: {manifest.total} rows from {csv}")
@@ -444,8 +477,15 @@ def status(
         bool, typer.Option("--json", help="The summary.json document (docs/summary-json.md).")
     ] = False,
 ) -> None:
-    """Counts, success rate and state of one batch."""
+    """Counts, success rate and state of one batch, or of each batch of a group."""
     with engine() as batch_engine:
+        if batch_engine.store.find_group(batch_id) is not None:
+            grouped = batch_engine.get_group_summary(batch_id)
+            if json_:
+                cli_output.print_json(out, grouped.to_dict())
+            else:
+                print_group_status(out, grouped)
+            return
         summary = batch_engine.get_batch_summary(batch_id)
     if json_:
         cli_output.print_json(out, summary.to_dict())
@@ -466,10 +506,14 @@ def list_(
     """The batches in the store."""
     with engine() as batch_engine:
         batches = batch_engine.list_batches(limit)
+        groups = batch_engine.store.groups_of([m.batch_id for m in batches])
     if json_:
-        cli_output.print_json(out, [cli_output.batch_listing(m) for m in batches])
+        listing = [
+            {**cli_output.batch_listing(m), "group_id": groups.get(m.batch_id)} for m in batches
+        ]
+        cli_output.print_json(out, listing)
         return
-    cli_output.print_batches(out, batches)
+    cli_output.print_batches(out, batches, groups)
 
 
 @app.command()
@@ -499,9 +543,15 @@ def report(
     ] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Directory to write to.")] = None,
 ) -> None:
-    """Write the reports of a batch again (default: all formats, in its artifacts dir)."""
+    """Write the reports of a batch again (default: all formats, in its artifacts dir);
+    of a group: each batch's, and the group's index.html and group.json."""
     formats = None if not format_ or "all" in format_ else format_
     with engine() as batch_engine:
+        if batch_engine.store.find_group(batch_id) is not None:
+            write_group_reports(batch_engine, batch_id, out_dir)
+            target = out_dir or group_dir(batch_engine, batch_id)
+            out.print(f"group report: {target / 'index.html'}", highlight=False, soft_wrap=True)
+            return
         summary = batch_engine.write_reports(batch_id, formats, out_dir)
         target = out_dir or batch_engine.batch_dir(batch_id)
     out.print(f"reports for {summary.batch_id} written to {target}")

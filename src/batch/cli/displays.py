@@ -1,5 +1,6 @@
 """Progress displays fed ``ProgressEvent`` s: a rich bar for terminals, plain lines for
-CI logs, JSON lines for machines, or nothing. ``make_progress`` picks one for a stream.
+CI logs, JSON lines for machines, or nothing. ``make_progress`` picks one for a stream;
+``make_group_progress`` one for a group's batches (a bar for the group, one per file).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from batch.models import JobStatus, ProgressEvent
 from batch.reports.summary import BatchSummary
 
 __all__ = [
+    "GroupLineProgress",
+    "GroupRichProgress",
     "JsonLinesProgress",
     "LineProgress",
     "ProgressMode",
@@ -26,6 +29,7 @@ __all__ = [
     "QuietProgress",
     "RichProgress",
     "final_line",
+    "make_group_progress",
     "make_progress",
 ]
 
@@ -192,6 +196,146 @@ class RichProgress(_Sink):
 
     def close(self) -> None:
         self._progress.stop()
+
+
+class _GroupTotals:
+    """The group's counts: the latest event of each of its batches, added up."""
+
+    def __init__(self, totals: dict[str, int]) -> None:
+        self.totals = totals
+        self.latest: dict[str, ProgressEvent] = {}
+
+    def add(self, event: ProgressEvent) -> dict[str, int]:
+        self.latest[event.batch_id] = event
+        seen = self.latest.values()
+        return {
+            "done": sum(e.done for e in seen),
+            "total": sum(self.totals.values()),
+            "ok": sum(e.completed for e in seen),
+            "failed": sum(e.failed for e in seen),
+            "flaky": sum(e.flaky for e in seen),
+            "running": sum(e.running for e in seen),
+        }
+
+
+class GroupRichProgress(RichProgress):
+    """A bar for the group (all its rows) above a bar for each of its files."""
+
+    def __init__(
+        self, stream: TextIO, group_id: str, labels: dict[str, str], totals: dict[str, int]
+    ) -> None:
+        super().__init__(stream)
+        self._sums = _GroupTotals(totals)
+        empty: dict[str, Any] = {
+            "ok": 0, "failed": 0, "flaky": 0, "rate": 0.0, "eta": "?", "running": 0,
+        }  # fmt: skip
+        self._group = self._progress.add_task(
+            f"group {escape(group_id)}", total=sum(totals.values()), concurrency="-", **empty
+        )
+        self._files = {
+            batch_id: self._progress.add_task(
+                f"  {escape(labels[batch_id])}", total=totals[batch_id], concurrency="-", **empty
+            )
+            for batch_id in labels
+        }
+
+    def __call__(self, event: ProgressEvent) -> None:
+        fields: dict[str, Any] = {
+            "ok": event.completed,
+            "failed": event.failed,
+            "flaky": event.flaky,
+            "rate": event.rate_per_s,
+            "eta": _eta(event.eta_s),
+            "running": event.running,
+            "concurrency": event.concurrency,
+        }
+        task = self._files.get(event.batch_id)
+        if task is not None:
+            self._progress.update(task, completed=event.done, total=event.total, **fields)
+        sums = self._sums.add(event)
+        self._progress.update(
+            self._group,
+            completed=sums["done"],
+            ok=sums["ok"],
+            failed=sums["failed"],
+            flaky=sums["flaky"],
+            running=sums["running"],
+            concurrency=event.concurrency,
+            refresh=True,
+        )
+
+
+class GroupLineProgress(_Sink):
+    """Plain lines per file, named by file and throttled like ``LineProgress``, each
+    followed by a line for the whole group."""
+
+    def __init__(
+        self,
+        stream: TextIO,
+        group_id: str,
+        labels: dict[str, str],
+        totals: dict[str, int],
+        *,
+        every_rows: int = 100,
+        every_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stream = stream
+        self._group_id = group_id
+        self._labels = labels
+        self._sums = _GroupTotals(totals)
+        self._every_rows, self._every_s, self._clock = every_rows, every_s, clock
+        self._last: dict[str, tuple[int, float]] = {}
+        self._pending: dict[str, ProgressEvent] = {}
+
+    def __call__(self, event: ProgressEvent) -> None:
+        self._sums.add(event)
+        now = self._clock()
+        last_done, last_time = self._last.get(event.batch_id, (0, now))
+        due = (
+            event.done - last_done >= self._every_rows
+            or now - last_time >= self._every_s
+            or event.done >= event.total
+        )
+        if not due:
+            self._last.setdefault(event.batch_id, (0, now))
+            self._pending[event.batch_id] = event
+            return
+        self._last[event.batch_id] = (event.done, now)
+        self._write(event)
+
+    def _write(self, event: ProgressEvent) -> None:
+        self._pending.pop(event.batch_id, None)
+        sums = self._sums.add(event)
+        label = self._labels.get(event.batch_id, event.batch_id)
+        self._stream.write(
+            f"{label} · {_line(event)}\n"
+            f"group {self._group_id}: {sums['done']}/{sums['total']} done "
+            f"({sums['ok']} completed, {sums['failed']} failed)\n"
+        )
+        self._stream.flush()
+
+    def close(self) -> None:
+        """Print each file's last event if it was held back."""
+        for event in list(self._pending.values()):
+            self._write(event)
+
+
+def make_group_progress(
+    mode: ProgressMode,
+    stream: TextIO,
+    group_id: str,
+    labels: dict[str, str],
+    totals: dict[str, int],
+) -> ProgressSink:
+    """The sink for a group's run; ``labels``/``totals``: each batch's file and rows."""
+    if mode == "auto":
+        mode = "rich" if stream.isatty() else "lines"
+    if mode == "rich":
+        return GroupRichProgress(stream, group_id, labels, totals)
+    if mode == "lines":
+        return GroupLineProgress(stream, group_id, labels, totals)
+    return make_progress(mode, stream)
 
 
 def make_progress(mode: ProgressMode, stream: TextIO) -> ProgressSink:

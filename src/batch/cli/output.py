@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +86,13 @@ def print_json(console: Console, value: object) -> None:
     console.file.write(json.dumps(value, ensure_ascii=False) + "\n")
 
 
-def print_batches(console: Console, batches: list[BatchManifest]) -> None:
+def print_batches(
+    console: Console, batches: list[BatchManifest], groups: Mapping[str, str] | None = None
+) -> None:
     """A table whose ids are never cut, whatever the terminal's width: they are what users
-    copy. The flow column wraps instead; the id already says when (UTC) it was created."""
+    copy. The flow column wraps instead; the id already says when (UTC) it was created.
+    ``groups`` (batch id -> group id): each group is listed under the table with its
+    batches, whole, as a column of group ids would not fit in 80 columns."""
     if not batches:
         console.print("no batches yet: `batchwright run DATA.csv --flow FLOW` creates one")
         return
@@ -112,6 +117,12 @@ def print_batches(console: Console, batches: list[BatchManifest]) -> None:
             manifest.flow_name,
         )
     console.print(table)
+    members: dict[str, list[str]] = {}
+    for manifest in reversed(batches):  # each group's batches oldest first, in file order
+        if group_id := (groups or {}).get(manifest.batch_id):
+            members.setdefault(group_id, []).append(manifest.batch_id)
+    for group_id, batch_ids in sorted(members.items(), reverse=True):
+        console.print(f"{group_id}: {' '.join(batch_ids)}", highlight=False, soft_wrap=True)
 
 
 def print_review(console: Console, jobs: list[BatchJob]) -> None:

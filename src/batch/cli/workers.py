@@ -1,4 +1,5 @@
-"""``run`` on workers: hand the batch to ``batchwright worker`` processes and follow it.
+"""``run`` on workers: hand the batch (or each batch of a group) to ``batchwright
+worker`` processes and follow it.
 
 Kept apart from ``app.py`` so a local run never imports Celery.
 """
@@ -11,11 +12,12 @@ import sys
 
 from rich.console import Console
 
-from batch.cli.displays import make_progress
+from batch.cli.displays import make_group_progress, make_progress
 from batch.engine import BatchEngine
+from batch.groups import GroupSummary, write_group_reports
 from batch.reports.summary import BatchSummary
 
-__all__ = ["follow_on_workers"]
+__all__ = ["follow_group_on_workers", "follow_on_workers"]
 
 
 def follow_on_workers(
@@ -64,3 +66,58 @@ def follow_on_workers(
         return asyncio.run(main())
     except asyncio.CancelledError:
         raise KeyboardInterrupt from None  # second Ctrl-C: the batch stays resumable
+
+
+def follow_group_on_workers(
+    batch_engine: BatchEngine,
+    group_id: str,
+    progress_mode: str,
+    labels: dict[str, str],
+    totals: dict[str, int],
+    *,
+    detach: bool,
+    queue: str,
+    err: Console,
+) -> GroupSummary | None:
+    """Publish the rows of every batch of the group; unless ``detach``, follow them all
+    to the end and write the group's reports (None if detached). Ctrl-C as above."""
+    from batch.distributed.dispatch import DistributedRun  # noqa: PLC0415 - Celery on demand
+
+    runs = [
+        DistributedRun(batch_engine, batch_id, priority=batch_engine.settings.priority, queue=queue)
+        for batch_id in labels
+    ]
+    sent = sum(run.submit() for run in runs)
+    if detach:
+        return None
+    if progress_mode != "json":
+        err.print(
+            f"{sent} rows of {len(runs)} batches sent to the workers (Ctrl-C asks them to stop)"
+        )
+
+    async def main() -> None:
+        follow = asyncio.current_task()
+        presses = 0
+
+        def on_sigint() -> None:
+            nonlocal presses
+            presses += 1
+            if presses == 1:
+                err.print("stopping: the workers finish their running rows (Ctrl-C again: leave)")
+                for run in runs:
+                    run.cancel()
+            elif follow is not None:
+                follow.cancel()
+
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+        loop.add_signal_handler(signal.SIGTERM, on_sigint)
+        sink = make_group_progress(progress_mode, sys.stdout, group_id, labels, totals)  # type: ignore[arg-type]
+        with sink as progress:
+            await asyncio.gather(*(run.attach(progress) for run in runs))
+
+    try:
+        asyncio.run(main())
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None  # second Ctrl-C: the batches stay resumable
+    return write_group_reports(batch_engine, group_id)

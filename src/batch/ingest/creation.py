@@ -83,6 +83,8 @@ def _recorded_settings(
         recorded["base_url"] = settings.base_url
     if flow.pools:  # the reports show each row's entries
         recorded["pools"] = [pool.name for pool in flow.pools]
+    if settings.max_artifacts_mb:  # the batch's cap: a resume or retry keeps it
+        recorded["max_artifacts_mb"] = settings.max_artifacts_mb
     return recorded
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "check_csv_path",
     "check_csv_size",
     "check_csv_type",
+    "check_location",
 ]
 
 MIME_SAMPLE_BYTES = 8192
@@ -80,13 +81,10 @@ def _sensitive_root(*candidates: Path) -> Path | None:
     return None
 
 
-def check_csv_path(path: str | Path, settings: BatchSettings) -> Path:
-    """Resolve ``path`` (relative to ``base_dir``) and refuse what must not be read.
-
-    Returns the resolved path of an existing regular file. Raises ``SecurityError``
-    for sensitive locations, paths outside ``base_dir`` and non-regular files, and
-    ``FileProcessingError`` when nothing exists there.
-    """
+def check_location(path: str | Path, settings: BatchSettings) -> Path:
+    """Resolve ``path`` (relative to ``base_dir``) and refuse a location that must not
+    be read: sensitive ones, and those outside ``base_dir`` (unless allowed). Returns
+    the resolved path, which may not exist. Directories of CSVs pass here too."""
     if "\x00" in str(path):
         raise SecurityError(f"refused CSV path {str(path)!r}: it contains a NUL character")
     given = Path(path).expanduser()
@@ -104,6 +102,17 @@ def check_csv_path(path: str | Path, settings: BatchSettings) -> Path:
             f"refused CSV path {str(path)!r}: it resolves to {resolved}, outside the base "
             f"directory {settings.base_dir}; {_TRAVERSAL_HINT}"
         )
+    return resolved
+
+
+def check_csv_path(path: str | Path, settings: BatchSettings) -> Path:
+    """Resolve ``path`` (relative to ``base_dir``) and refuse what must not be read.
+
+    Returns the resolved path of an existing regular file. Raises ``SecurityError``
+    for sensitive locations, paths outside ``base_dir`` and non-regular files, and
+    ``FileProcessingError`` when nothing exists there.
+    """
+    resolved = check_location(path, settings)
     try:
         mode = resolved.stat().st_mode
     except FileNotFoundError:

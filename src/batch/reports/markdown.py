@@ -53,6 +53,12 @@ def summary_markdown(summary: BatchSummary, *, report_link: str = "report.html")
             f"{_code('batchwright resume ' + summary.batch_id)}",
             "",
         ]
+    if summary.artifact_cap_reached:
+        lines += [
+            f"⚠️ artifact cap reached (max_artifacts_mb {summary.artifact_cap_mb:g}): "
+            f"{summary.evidence_skipped} attempt(s) without their evidence",
+            "",
+        ]
     lines += [
         "| status | rows |",
         "| --- | ---: |",

@@ -152,6 +152,15 @@ class BatchSummary:
     stop_reason: str | None = None
     pools: PoolUsage | None = None
     """The pools' entries used, waits and unusable entries (None: the flow has no pools)."""
+    artifact_cap_mb: float = 0.0
+    """The batch's ``max_artifacts_mb`` at its last run (0: no cap)."""
+    evidence_skipped: int = 0
+    """Attempts whose evidence the artifact cap kept from being written."""
+
+    @property
+    def artifact_cap_reached(self) -> bool:
+        return self.evidence_skipped > 0
+
     """Why the last run stopped scheduling with rows left, e.g. after ``--max-failures``."""
 
     def count(self, status: JobStatus) -> int:
@@ -229,6 +238,11 @@ class BatchSummary:
             "error_signatures": self.error_signatures,
             "stop_reason": self.stop_reason,
             "pools": self.pools.to_dict() if self.pools else None,
+            "artifact_cap": {
+                "max_mb": self.artifact_cap_mb,
+                "reached": self.artifact_cap_reached,
+                "attempts_without_evidence": self.evidence_skipped,
+            },
         }
 
 
@@ -302,6 +316,7 @@ class SummaryBuilder:
         self._failed_attempts: Counter[str] = Counter()
         self._groups: dict[tuple[str, str], _GroupAcc] = {}
         self._pools = PoolUsageBuilder()
+        self._evidence_skipped = 0
 
     def add(self, job: BatchJob) -> None:
         self._total += 1
@@ -310,6 +325,7 @@ class SummaryBuilder:
         self._flaky += job.flaky
         self._pools.add(job)
         for attempt in job.attempts:
+            self._evidence_skipped += bool(attempt.note)
             if not attempt.ok:
                 self._failed_attempts[(attempt.category or ErrorCategory.UNKNOWN).value] += 1
         if job.attempts:
@@ -398,6 +414,8 @@ class SummaryBuilder:
             has_failures=failed > 0,
             stop_reason=self._manifest.settings.get("stop_reason"),
             pools=self._pools.build(),
+            artifact_cap_mb=float(self._manifest.settings.get("max_artifacts_mb") or 0),
+            evidence_skipped=self._evidence_skipped,
         )
 
 

@@ -22,6 +22,7 @@ from types import TracebackType
 
 import psutil
 
+from batch.settings import BatchSettings
 from runtime.browser import tree_rss_bytes
 
 __all__ = [
@@ -30,6 +31,8 @@ __all__ = [
     "Thresholds",
     "auto_bounds",
     "decide",
+    "make_limiter",
+    "max_concurrency",
     "sample_machine",
 ]
 
@@ -194,3 +197,18 @@ class AdaptiveLimiter:
             lag = max(0.0, loop.time() - before - self.interval_s)
             sample = await asyncio.to_thread(self._sampler, lag)
             await self.apply(sample)
+
+
+def max_concurrency(settings: BatchSettings) -> int:
+    """The number of workers: the fixed concurrency, or the most ``auto`` may use."""
+    if isinstance(settings.concurrency, int):
+        return settings.concurrency
+    return auto_bounds()[2]
+
+
+def make_limiter(settings: BatchSettings) -> AdaptiveLimiter | None:
+    """``concurrency=auto``: a limiter that follows CPU, memory and event-loop lag."""
+    if isinstance(settings.concurrency, int):
+        return None
+    low, start, high = auto_bounds()
+    return AdaptiveLimiter(minimum=low, maximum=high, start=start)

@@ -446,4 +446,5 @@ def attempt_record(
         pool=lease.keys,
         pool_wait_s=lease.wait_s,
         pool_unusable=[name for name in outcome.pool_unusable if name in lease.keys],
+        note=outcome.evidence_note,
     )

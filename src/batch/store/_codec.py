@@ -54,11 +54,11 @@ JOB_COLUMNS = (
 _ATTEMPT_VALUES = (
     ":job_id, :number, :started_at, CAST(:duration_s AS FLOAT), CAST(:ok AS INTEGER), "
     "CAST(:category AS TEXT), :message, :artifacts, :host, :pool, "
-    "CAST(:pool_wait_s AS FLOAT), :pool_unusable"
+    "CAST(:pool_wait_s AS FLOAT), :pool_unusable, :note"
 )
 _INSERT_ATTEMPT = (
     "INSERT INTO attempts (job_id, number, started_at, duration_s, ok, category, message, "
-    "artifacts, host, pool, pool_wait_s, pool_unusable)"
+    "artifacts, host, pool, pool_wait_s, pool_unusable, note)"
 )
 INSERT_ATTEMPT = text(f"{_INSERT_ATTEMPT} VALUES ({_ATTEMPT_VALUES})")
 INSERT_ATTEMPT_IF_OWNER = text(
@@ -178,6 +178,7 @@ def attempt_params(job_id: str, attempt: AttemptRecord) -> dict[str, Any]:
         "pool": dumps(attempt.pool),
         "pool_wait_s": attempt.pool_wait_s,
         "pool_unusable": dumps(attempt.pool_unusable),
+        "note": attempt.note,
     }
 
 
@@ -195,5 +196,6 @@ def attempt_from_row(row: RowMapping) -> AttemptRecord:
             "pool": json.loads(row["pool"]),
             "pool_wait_s": row["pool_wait_s"],
             "pool_unusable": json.loads(row["pool_unusable"]),
+            "note": row["note"],
         }
     )

@@ -43,6 +43,7 @@ from batch.store._browse import BrowseReads
 from batch.store._dialect import statement
 from batch.store._engine import Database
 from batch.store._events import EventReads
+from batch.store._groups import GroupRecords
 from batch.store._ingest import insert_jobs
 from batch.store._jobs import REQUEUABLE
 from batch.store._keys import BatchKeys
@@ -65,7 +66,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class ManifestStore(BrowseReads, PoolLeases, EventReads):
+class ManifestStore(BrowseReads, PoolLeases, EventReads, GroupRecords):
     """The manifest store on a SQLite file or a PostgreSQL database. Thread-safe: one
     transaction at a time per store, under a lock.
 

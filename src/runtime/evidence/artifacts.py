@@ -4,7 +4,8 @@ Files go to ``<batch_dir>/jobs/<job_dir>/attempt-<n>-<kind>.<ext>`` and are reco
 relative to ``batch_dir``, so a batch directory can be moved or archived whole.
 Nothing is written until there is something to keep: a passing, untraced attempt
 leaves no files. Capturing evidence of a failure never raises: a crashed page must
-not turn one failure into another.
+not turn one failure into another. Past the batch's artifact cap (``budget``) nothing
+is written and ``skipped_note`` says why (``runtime.evidence.budget``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
+from runtime.evidence.budget import EvidenceBudget
 from runtime.outcome import Artifact
 
 __all__ = ["AttemptArtifacts", "job_dir_name", "safe_name"]
@@ -46,12 +48,25 @@ def job_dir_name(row_index: int, job_id: str) -> str:
 class AttemptArtifacts:
     """Captures and records the files of one attempt of one job."""
 
-    def __init__(self, batch_dir: Path, job_dir: str, attempt: int) -> None:
+    def __init__(self, batch_dir: Path, job_dir: str, attempt: int, *, max_mb: float = 0) -> None:
         self.batch_dir = batch_dir
         self.relative_dir = Path("jobs") / safe_name(job_dir)
         self.attempt = attempt
         self._artifacts: list[Artifact] = []
         self._tracing = False
+        self._budget = EvidenceBudget(batch_dir / "jobs", max_mb)
+        self._refusal: str | None = None
+        self.skipped_note = ""
+        """Set when the artifact cap kept evidence of this attempt from being written."""
+
+    def _allowed(self, what: str) -> bool:
+        """Whether ``what`` may be written: the cap is looked at once per attempt."""
+        if self._refusal is None:
+            self._refusal = self._budget.refusal()
+        if self._refusal:
+            self.skipped_note = self._refusal
+            logger.info("%s: %s skipped: %s", self.relative_dir, what, self._refusal)
+        return not self._refusal
 
     @property
     def artifacts(self) -> list[Artifact]:
@@ -61,6 +76,8 @@ class AttemptArtifacts:
     async def screenshot(self, page: Page, name: str, *, full_page: bool = False) -> Artifact:
         """A screenshot a flow asked for; raises like any step when the page cannot."""
         label = safe_name(name)
+        if not self._allowed("screenshot"):
+            return Artifact(kind="screenshot", path="", name=label)  # path "": not written
         data = await page.screenshot(full_page=full_page)
         return self._write(f"screenshot-{label}", "png", data, name=label, kind="screenshot")
 
@@ -70,6 +87,8 @@ class AttemptArtifacts:
         """Screenshot, HTML and the console lines (a ``PageLog``'s) of a failed attempt:
         whatever can still be had."""
         captured: list[Artifact] = []
+        if not self._allowed("failure evidence"):
+            return captured
 
         async def save_screenshot() -> None:
             data = await page.screenshot(
@@ -91,7 +110,10 @@ class AttemptArtifacts:
         return captured
 
     async def start_trace(self, context: BrowserContext) -> None:
-        """Start Playwright tracing; an attempt still runs untraced if it cannot start."""
+        """Start Playwright tracing; an attempt still runs untraced if it cannot start
+        (or when the artifact cap is reached)."""
+        if not self._allowed("trace"):
+            return
         start = context.tracing.start(screenshots=True, snapshots=True, sources=False)
         self._tracing = await self._guarded("trace start", start)
 
@@ -105,7 +127,10 @@ class AttemptArtifacts:
             return None
         path = self._new_path("trace", "zip")
         stopped = await self._guarded("trace", context.tracing.stop(path=path), _TRACE_TIMEOUT_S)
-        return self._record("trace", path, "trace") if stopped and path.is_file() else None
+        if not (stopped and path.is_file()):
+            return None
+        self._budget.wrote(path.stat().st_size)
+        return self._record("trace", path, "trace")
 
     def _new_path(self, kind: str, ext: str) -> Path:
         """An unused ``attempt-<n>-<kind>[-k].<ext>``, its directory created on demand."""
@@ -130,6 +155,7 @@ class AttemptArtifacts:
         """Write ``attempt-<n>-<stem>.<ext>`` and record it (kind defaults to the stem)."""
         path = self._new_path(stem, ext)
         path.write_bytes(data)
+        self._budget.wrote(len(data))
         return self._record(kind or stem, path, name)
 
     async def _guarded(

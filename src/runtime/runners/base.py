@@ -31,6 +31,7 @@ ATTEMPT_SETTINGS = (
     "secrets",
     "screenshot_on_failure",
     "html_on_failure",
+    "max_artifacts_mb",
 )
 """The settings an attempt must run with, wherever it runs. The host keeps its own
 browser path, artifacts root and browser recycling thresholds."""

@@ -72,7 +72,10 @@ class LocalJobRunner:
                 f"{spec.flow_hash}",
             )
         artifacts = AttemptArtifacts(
-            self.batch_dir, job_dir_name(spec.row_index, spec.job_id), spec.attempt
+            self.batch_dir,
+            job_dir_name(spec.row_index, spec.job_id),
+            spec.attempt,
+            max_mb=self.settings.max_artifacts_mb,
         )
         try:
             # backstop for browser calls outside the flow's watchdog (tracing, capture,
@@ -138,6 +141,7 @@ class LocalJobRunner:
             artifacts=tuple(artifacts.artifacts),
             extracted=dict(extracted),
             pool_unusable=tuple(sorted(ctx.pool_failures)),
+            evidence_note=artifacts.skipped_note,
         )
 
     def _traced(self, attempt: int) -> bool:
@@ -185,4 +189,5 @@ def _failed(
         artifacts=tuple(artifacts.artifacts),
         retry_after_s=retry_after,
         pool_unusable=unusable,
+        evidence_note=artifacts.skipped_note,
     )

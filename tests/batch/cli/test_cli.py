@@ -397,8 +397,10 @@ def test_list_and_status_json_match_the_store(workdir: Path) -> None:
     assert [b["batch_id"] for b in batches] == [newer, older], "newest first"
     first = batches[0]
     assert set(first) == {
-        "batch_id", "status", "flow_name", "flow_ref", "csv_path", "created_at", "total", "counts"
+        "batch_id", "status", "flow_name", "flow_ref", "csv_path", "created_at", "total", "counts",
+        "group_id",
     }  # fmt: skip
+    assert first["group_id"] is None, "a batch of its own belongs to no group"
     assert first["status"] == "created"
     assert first["flow_name"] == "add-customer"
     assert first["csv_path"].endswith("customers.csv")

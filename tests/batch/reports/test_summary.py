@@ -317,6 +317,7 @@ def test_to_dict_has_stable_json_keys() -> None:
         "error_signatures",
         "stop_reason",
         "pools",
+        "artifact_cap",
     ]
     assert data["pools"] is None  # the flow has no pools
     assert data["schema_version"] == SCHEMA_VERSION
