@@ -30,6 +30,26 @@ from batch.cli.global_options import (
     with_global_options,
 )
 from batch.cli.groups import is_group_run, print_group_status, run_group_command
+from batch.cli.options import (
+    BaseUrlOpt,
+    ConcurrencyOpt,
+    DelayOpt,
+    DetachOpt,
+    HeadedOpt,
+    IsolationOpt,
+    JsonOpt,
+    MaxArtifactsOpt,
+    MaxFailuresOpt,
+    ProgressOpt,
+    QueueOpt,
+    QuietOpt,
+    RateOpt,
+    RetriesOpt,
+    TraceOpt,
+    WorkersOpt,
+    exec_config,
+    progress_mode,
+)
 from batch.cli.workers import follow_on_workers
 from batch.engine import BatchEngine
 from batch.exceptions import BatchEngineError, ConfigurationError
@@ -90,90 +110,6 @@ def global_options(
     apply_global_options(artifacts, debug, verbose)
 
 
-ProgressOpt = Annotated[
-    str,
-    typer.Option(
-        "--progress", help="auto (a bar on a terminal), rich, lines, json or quiet.", metavar="MODE"
-    ),
-]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only the final line.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON progress event per line.")]
-ConcurrencyOpt = Annotated[
-    str | None,
-    typer.Option(help="Jobs at once: a number, or auto (adapts to CPU and memory)."),
-]
-RetriesOpt = Annotated[int | None, typer.Option("--retries", help="Retries per job.", min=0)]
-HeadedOpt = Annotated[bool, typer.Option("--headed", help="Show the browser window.")]
-BaseUrlOpt = Annotated[str | None, typer.Option(help="Overrides the flow's base_url.")]
-RateOpt = Annotated[
-    str | None, typer.Option(help="At most this many job starts, e.g. 2/s or 90/min.")
-]
-DelayOpt = Annotated[
-    float | None, typer.Option("--delay", help="Seconds each worker pauses between jobs.", min=0)
-]
-IsolationOpt = Annotated[
-    str | None,
-    typer.Option(help="context (fresh per row), recycled (pooled, wiped) or page (read-only)."),
-]
-MaxFailuresOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--max-failures",
-        help="Stop scheduling after N failed rows; the batch stays resumable. 0: never.",
-        min=0,
-        metavar="N",
-    ),
-]
-TraceOpt = Annotated[
-    str | None, typer.Option(help="Tracing: off, on-failure, retries (default), always.")
-]
-WorkersOpt = Annotated[
-    bool,
-    typer.Option(
-        "--workers",
-        help="Send the rows to `batchwright worker` processes (also whenever "
-        "BATCH_BROKER_URL is set).",
-    ),
-]
-DetachOpt = Annotated[
-    bool, typer.Option("--detach", help="With workers: print the batch id and return.")
-]
-QueueOpt = Annotated[str, typer.Option(help="With workers: the queue to send to.")]
-MaxArtifactsOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--max-artifacts-mb",
-        help="Evidence a batch may write; past it attempts write none and say so. 0: no cap.",
-        min=0,
-        metavar="MB",
-    ),
-]
-
-
-def _exec_config(
-    concurrency: str | None,
-    retries: int | None,
-    headed: bool,
-    base_url: str | None,
-    trace: str | None,
-    rate: str | None = None,
-    delay: float | None = None,
-    isolation: str | None = None,
-    max_failures: int | None = None,
-) -> dict[str, Any]:
-    return {
-        "isolation": isolation,
-        "concurrency": concurrency,
-        "max_retries": retries,
-        "headless": False if headed else None,
-        "base_url": base_url,
-        "trace": trace,
-        "rate": rate,
-        "delay_s": delay,
-        "max_failures": max_failures,
-    }
-
-
 def _run_with_signals(
     batch_engine: BatchEngine,
     work: Callable[[Callable[[Any], None]], Awaitable[R]],
@@ -219,10 +155,6 @@ def _finish(batch_engine: BatchEngine, summary: BatchSummary, progress_mode: str
     raise typer.Exit(EXIT_FAILED if summary.has_failures else EXIT_OK)
 
 
-def _progress_mode(progress: str, quiet: bool, json_: bool) -> str:
-    return "json" if json_ else "quiet" if quiet else progress
-
-
 @app.command()
 @with_global_options
 @handle_errors
@@ -265,7 +197,7 @@ def run(
     """Create a batch from CSV and FLOW (a group from several), run it, print the
     summary and report paths."""
     with engine(
-        **_exec_config(
+        **exec_config(
             concurrency, retries, headed, base_url, trace, rate, delay, isolation, max_failures
         ),
         max_artifacts_mb=max_artifacts_mb,
@@ -273,7 +205,7 @@ def run(
         skip_completed=skip_completed or None,
         priority=priority,
     ) as batch_engine:
-        mode = _progress_mode(progress, quiet, json_)
+        mode = progress_mode(progress, quiet, json_)
         on_workers = _use_workers(batch_engine, workers, detach=detach, priority=priority)
         if is_group_run(csvs, batch_engine.settings):
             code = run_group_command(
@@ -369,11 +301,11 @@ def resume(
 ) -> None:
     """Run what a stopped or crashed batch left: pending, cancelled and interrupted rows."""
     with engine(
-        **_exec_config(
+        **exec_config(
             concurrency, retries, headed, base_url, trace, rate, delay, isolation, max_failures
         )
     ) as batch_engine:
-        mode = _progress_mode(progress, quiet, json_)
+        mode = progress_mode(progress, quiet, json_)
         if _use_workers(batch_engine, workers, detach=detach):
             batch_engine.store.requeue(batch_id, [JobStatus.CANCELLED])
             batch_engine.store.clear_cancel(batch_id)
@@ -408,11 +340,11 @@ def retry(
     json_: JsonOpt = False,
 ) -> None:
     """Re-run the failed rows of a batch (all, or some ids or categories)."""
-    config = _exec_config(
+    config = exec_config(
         concurrency, retries, headed, base_url, None, isolation=isolation, max_failures=max_failures
     )
     with engine(**config) as batch_engine:
-        mode = _progress_mode(progress, quiet, json_)
+        mode = progress_mode(progress, quiet, json_)
         if _use_workers(batch_engine, workers, detach=detach):
             batch_engine.store.requeue(
                 batch_id, [JobStatus.FAILED], job_ids=job, categories=category

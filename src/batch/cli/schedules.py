@@ -15,8 +15,9 @@ from rich import box
 from rich.table import Table
 
 from batch.cli import output as cli_output
-from batch.cli.app import (
-    EXIT_FAILED,
+from batch.cli.app import EXIT_FAILED, engine, handle_errors, out
+from batch.cli.global_options import State, with_global_options
+from batch.cli.options import (
     BaseUrlOpt,
     ConcurrencyOpt,
     DelayOpt,
@@ -25,11 +26,7 @@ from batch.cli.app import (
     RateOpt,
     RetriesOpt,
     TraceOpt,
-    engine,
-    handle_errors,
-    out,
 )
-from batch.cli.global_options import State, with_global_options
 from batch.engine import BatchEngine
 from batch.schedule import (
     Scheduler,
