@@ -89,6 +89,14 @@ class PoolsOut(BaseModel):
     unusable: list[UnusableEntryOut]
 
 
+class ArtifactCapOut(BaseModel):
+    """The batch's evidence budget (``max_artifacts_mb``, docs/reports.md)."""
+
+    max_mb: float = Field(description="0: no cap.")
+    reached: bool
+    attempts_without_evidence: int
+
+
 class BatchSummaryOut(BaseModel):
     """summary.json (docs/summary-json.md), computed from the store at request time."""
 
@@ -119,6 +127,7 @@ class BatchSummaryOut(BaseModel):
     error_signatures: int
     stop_reason: str | None
     pools: PoolsOut | None
+    artifact_cap: ArtifactCapOut
 
 
 class ArtifactOut(BaseModel):
