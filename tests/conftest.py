@@ -14,7 +14,9 @@ from typing import Any
 import demo_site
 import pytest
 import site_routes
+from chromium import launch_options
 from pg_server import PgServer, find_bin_dir
+from playwright.async_api import Browser, async_playwright
 
 from batch.engine import BatchEngine
 from batch.settings import BatchSettings, load_settings
@@ -109,3 +111,12 @@ async def browser_manager(settings: BatchSettings) -> AsyncIterator[Any]:
     """A launched ``BrowserManager`` (real Chromium), closed after the test."""
     async with BrowserManager(settings) as manager:
         yield manager
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """A bare Chromium (the product's discovery and flags) for driving pages in tests."""
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(**launch_options())
+        yield launched
+        await launched.close()

@@ -71,6 +71,19 @@ class _Sink:
         self.close()
 
 
+def _bar_fields(event: ProgressEvent) -> dict[str, Any]:
+    """What a progress bar's columns show of one event."""
+    return {
+        "ok": event.completed,
+        "failed": event.failed,
+        "flaky": event.flaky,
+        "rate": event.rate_per_s,
+        "eta": _eta(event.eta_s),
+        "running": event.running,
+        "concurrency": event.concurrency,
+    }
+
+
 def _eta(seconds: float | None) -> str:
     if seconds is None:
         return "?"
@@ -176,15 +189,7 @@ class RichProgress(_Sink):
         return self
 
     def __call__(self, event: ProgressEvent) -> None:
-        fields: dict[str, Any] = {
-            "ok": event.completed,
-            "failed": event.failed,
-            "flaky": event.flaky,
-            "rate": event.rate_per_s,
-            "eta": _eta(event.eta_s),
-            "running": event.running,
-            "concurrency": event.concurrency,
-        }
+        fields = _bar_fields(event)
         if self._task is None:
             self._progress.start()
             self._task = self._progress.add_task(
@@ -240,15 +245,7 @@ class GroupRichProgress(RichProgress):
         }
 
     def __call__(self, event: ProgressEvent) -> None:
-        fields: dict[str, Any] = {
-            "ok": event.completed,
-            "failed": event.failed,
-            "flaky": event.flaky,
-            "rate": event.rate_per_s,
-            "eta": _eta(event.eta_s),
-            "running": event.running,
-            "concurrency": event.concurrency,
-        }
+        fields = _bar_fields(event)
         task = self._files.get(event.batch_id)
         if task is not None:
             self._progress.update(task, completed=event.done, total=event.total, **fields)

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from chromium import launch_options
 from playwright.async_api import (
     Browser,
-    ConsoleMessage,
-    Dialog,
     Page,
-    async_playwright,
     expect,
 )
+from watched_page import Watched
 
 from batch.models import (
     AttemptRecord,
@@ -99,34 +96,6 @@ def big_batch(rows: int) -> Iterator[BatchJob]:
         status = JobStatus.FAILED if i % 10 == 3 else JobStatus.COMPLETED
         message = f"Timeout {i}ms exceeded" if status is JobStatus.FAILED else ""
         yield make_job(i, status, f"user{i}@example.com", f"User {i}", message)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(**launch_options())
-        yield launched
-        await launched.close()
-
-
-class Watched:
-    """A page that records dialogs (alert = script ran) and console errors (CSP, JS)."""
-
-    def __init__(self, page: Page) -> None:
-        self.page = page
-        self.dialogs: list[str] = []
-        self.errors: list[str] = []
-        page.on("dialog", self._on_dialog)
-        page.on("console", self._on_console)
-        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-
-    async def _on_dialog(self, dialog: Dialog) -> None:
-        self.dialogs.append(dialog.message)
-        await dialog.dismiss()
-
-    def _on_console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.errors.append(message.text)
 
 
 async def open_report(browser: Browser, path: Path) -> Watched:

@@ -8,14 +8,13 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from chromium import launch_options
 from paths import FLOWS
-from playwright.async_api import Browser, ConsoleMessage, Dialog, Page, async_playwright, expect
+from playwright.async_api import Browser, expect
 from service_server import ServiceProcess, StartService
+from watched_page import Watched
 
 from batch.engine import BatchEngine
 from batch.models import BatchStatus
@@ -28,34 +27,6 @@ pytestmark = pytest.mark.browser
 HOSTILE = "<script>window.pwned = 1</script>"
 ROWS = 8
 HOSTILE_IMG = '<img src="x" onerror="window.pwned = 2">'
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(**launch_options())
-        yield launched
-        await launched.close()
-
-
-class Watched:
-    """A page recording dialogs (a script of a value ran) and console errors (CSP, JS)."""
-
-    def __init__(self, page: Page) -> None:
-        self.page = page
-        self.dialogs: list[str] = []
-        self.errors: list[str] = []
-        page.on("dialog", self._on_dialog)
-        page.on("console", self._on_console)
-        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-
-    async def _on_dialog(self, dialog: Dialog) -> None:
-        self.dialogs.append(dialog.message)
-        await dialog.dismiss()
-
-    def _on_console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.errors.append(f"{message.text} ({message.location.get('url')})")
 
 
 async def signed_in(browser: Browser, service: ServiceProcess, key: str) -> Watched:
