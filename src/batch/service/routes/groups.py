@@ -10,6 +10,7 @@ its report is the CLI's index page with its links through the batch report route
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import shutil
 from pathlib import Path
@@ -26,7 +27,6 @@ from batch.models import BatchStatus
 from batch.service.deps import Principal, Reader, State, Writer
 from batch.service.group_creation import (
     SOURCE_FILE,
-    GroupRequest,
     create_group_from_request,
     read_group_request,
 )
@@ -42,6 +42,7 @@ from batch.service.schemas_groups import (
     RefusedOut,
 )
 from batch.service.state import ServiceState
+from batch.store._idempotency import Remembered
 from runtime.run_context import RunContext
 
 __all__ = ["router"]
@@ -167,7 +168,7 @@ async def _create(
             earlier = state.idempotency.find(principal.key_id, key)
             if earlier is not None:
                 shutil.rmtree(upload_dir, ignore_errors=True)
-                return await _replayed(state, response, earlier.batch_id, built, earlier)
+                return await _replayed(state, response, earlier, built.sha256)
         group = await asyncio.to_thread(
             create_group_from_request,
             built,
@@ -178,11 +179,13 @@ async def _create(
     except BaseException:
         shutil.rmtree(upload_dir, ignore_errors=True)
         raise
+    with contextlib.suppress(OSError):  # only csv_paths, no flow uploaded: nothing kept
+        upload_dir.rmdir()
     if key is not None:
         first = group.batch_ids[0]
         kept = state.idempotency.remember(principal.key_id, key, built.sha256, first)
         if kept.batch_id != first:  # another server process won the race
-            return await _replayed(state, response, kept.batch_id, built, kept)
+            return await _replayed(state, response, kept, built.sha256)
     for batch_id in group.batch_ids:
         state.launcher.start(batch_id)
     response.headers["Location"] = f"{PREFIX}/{group.group_id}"
@@ -191,14 +194,11 @@ async def _create(
 
 
 async def _replayed(
-    state: ServiceState,
-    response: Response,
-    batch_id: str,
-    built: GroupRequest,
-    earlier: Any,
+    state: ServiceState, response: Response, earlier: Remembered, digest: str
 ) -> GroupOut:
-    group_id = state.store.groups_of([batch_id]).get(batch_id)
-    if earlier.request_sha256 != built.sha256 or group_id is None:
+    """The group the key made first (its first batch is what the store remembers)."""
+    group_id = state.store.groups_of([earlier.batch_id]).get(earlier.batch_id)
+    if earlier.request_sha256 != digest or group_id is None:
         raise Problem(
             422,
             detail="this Idempotency-Key was used for a different request: use a new key "
