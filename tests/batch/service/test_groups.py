@@ -180,3 +180,20 @@ def test_refusals_are_problems_naming_the_field(
         assert reader.get("/api/v1/groups").status_code == 200
         assert reader.post("/api/v1/groups", files=[good, flow]).status_code == 403
         assert reader.post("/api/v1/groups/group-nope/cancel").status_code == 403
+
+
+def test_a_group_that_would_wait_past_max_queued_batches_gets_429(
+    start_server: StartService, site_url: str
+) -> None:
+    server = start_server(base_url=site_url, max_running_batches=1, max_queued_batches=1)
+    files = [("csv", (f"{n}.csv", tiny_csv(n), "text/csv")) for n in range(3)]
+    files.append(("flow", ("visit.yaml", VISIT, "application/yaml")))
+    with server.client(server.write_key) as writer:
+        answer = writer.post("/api/v1/groups", files=files)
+        two = writer.post("/api/v1/groups", files=files[1:])
+
+        assert answer.status_code == 429, answer.text
+        assert answer.headers["Retry-After"].isdigit()
+        assert "with 3 more, 2 would" in answer.json()["detail"]
+        assert two.status_code == 201, two.text  # one runs, one waits
+        assert writer.get("/api/v1/groups").json()["total"] == 1
