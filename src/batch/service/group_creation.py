@@ -25,7 +25,7 @@ from batch.service import creation
 from batch.service.launcher import SERVICE_OPTIONS
 from batch.service.problems import Problem
 from batch.service.schemas import BatchOptions
-from batch.service.schemas_groups import CreateGroupFromPaths
+from batch.service.schemas_groups import MAX_PATHS, CreateGroupFromPaths
 from batch.service.uploads import read_upload
 from batch.settings import BatchSettings
 from batch.store import ManifestStore
@@ -109,6 +109,9 @@ async def read_group_request(
             detail="send multipart/form-data (uploads) or application/json (paths)",
             field="Content-Type",
         )
+    if len(paths) > MAX_PATHS:
+        detail = f"csv_paths: at most {MAX_PATHS} (a directory or a pattern stands for many)"
+        raise Problem(422, detail=detail, field="csv_paths")
     if any("\x00" in path for path in paths):
         raise Problem(422, detail="csv_paths: must not contain a NUL character", field="csv_paths")
     return built

@@ -13,6 +13,7 @@ from batch.models import BatchStatus
 from batch.service.schemas import BatchOptions
 
 __all__ = [
+    "MAX_PATHS",
     "CreateGroupFromPaths",
     "GroupBatchOut",
     "GroupItem",
@@ -21,13 +22,16 @@ __all__ = [
     "RefusedOut",
 ]
 
+MAX_PATHS = 100
+"""``csv_paths`` in one request (a directory or a pattern stands for many files)."""
+
 
 class CreateGroupFromPaths(BatchOptions):
     """A group from files already on the server: files, directories (their ``*.csv``)
     or glob patterns under its ``base_dir``."""
 
     csv_paths: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
-        min_length=1, max_length=100
+        min_length=1, max_length=MAX_PATHS
     )
     flow_path: str | None = Field(default=None, min_length=1, max_length=4096)
     flow_name: str | None = Field(default=None, min_length=1, max_length=200)
