@@ -49,6 +49,11 @@ def expand_sources(sources: Sequence[str | Path], settings: BatchSettings) -> Cs
         except BatchEngineError as exc:
             found.refused.append(RefusedFile(path=str(source), error=str(exc)))
             continue
+        except (OSError, ValueError) as exc:  # a name too long, bad bytes: the OS refuses it
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            error = f"cannot read this path ({type(exc).__name__}: {reason})"
+            found.refused.append(RefusedFile(path=str(source), error=error))
+            continue
         for given, resolved in files:
             if resolved not in seen:
                 seen.add(resolved)

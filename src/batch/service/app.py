@@ -22,6 +22,7 @@ from batch.service.routes import (
     batches_read,
     batches_write,
     events,
+    groups,
     health,
     session,
     webhooks,
@@ -76,6 +77,7 @@ def create_app(settings: BatchSettings) -> FastAPI:
     app.include_router(session.router)
     app.include_router(batches_write.router)
     app.include_router(batches_read.router)
+    app.include_router(groups.router)
     app.include_router(events.router)
     app.include_router(webhooks.router)
     app.include_router(dashboard.router)

@@ -13,20 +13,31 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from batch.exceptions import ConfigurationError, FileProcessingError, SecurityError
 from batch.ingest.creation import create_batch
 from batch.models import BatchManifest
 from batch.service.problems import Problem, field_of
 from batch.service.schemas import BatchOptions
+from batch.service.uploads import Upload
 from batch.settings import BatchSettings
 from batch.store import ManifestStore
 from runtime.flows.model import DECLARATIVE_SUFFIXES, Flow, load_flow
 
-__all__ = ["BatchRequest", "create_from_request", "options_from_fields", "resolve_flow"]
+__all__ = [
+    "BatchRequest",
+    "create_from_request",
+    "load_request_flow",
+    "options_from_fields",
+    "parse_json",
+    "resolve_flow",
+    "upload_flow",
+]
 
+_Body = TypeVar("_Body", bound=BaseModel)
 _FLOW_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
 _FLOW_SUFFIXES = (*sorted(DECLARATIVE_SUFFIXES), ".py")
 
@@ -60,6 +71,32 @@ def options_from_fields(fields: Mapping[str, list[str]]) -> BatchOptions:
         else:
             data[name] = values[-1]
     return validate_options(data)
+
+
+def parse_json(model: type[_Body], raw: bytes) -> _Body:
+    """A JSON body as ``model``: 400 if it is not JSON, 422 naming the first bad field."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        if first["type"] == "json_invalid":
+            raise Problem(400, detail="the body is not valid JSON", field="body") from None
+        field = field_of(first["loc"]) or "body"
+        raise Problem(422, detail=f"{field}: {first['msg']}", field=field) from None
+
+
+def upload_flow(settings: BatchSettings, upload: Upload) -> tuple[Path, str, dict[str, str]]:
+    """An upload's flow (its ``flow`` file or ``flow_name``), the field that named it,
+    and the uploaded flow's server path -> client name (for messages)."""
+    flow_file = upload.files.get("flow")
+    names = [name for name in upload.fields.get("flow_name", []) if name not in ("", "null")]
+    flow, flow_field = resolve_flow(
+        settings,
+        uploaded=None if flow_file is None else (flow_file.path, flow_file.filename),
+        flow_name=names[-1] if names else None,
+    )
+    shown = {} if flow_file is None else {str(flow_file.path): flow_file.filename}
+    return flow, flow_field, shown
 
 
 def validate_options(data: Mapping[str, object]) -> BatchOptions:
@@ -161,31 +198,37 @@ def run_settings(settings: BatchSettings, options: BatchOptions) -> BatchSetting
         raise Problem(422, detail=str(exc), field=field) from None
 
 
+def load_request_flow(flow: Path, field: str, shown: Mapping[str, str]) -> Flow:
+    """The request's flow, loaded; a 422 naming ``field`` if it does not load."""
+    try:
+        return load_flow(flow)
+    except ConfigurationError as exc:
+        raise Problem(422, detail=_shown(str(exc), shown), field=field) from None
+
+
 def create_from_request(
     request: BatchRequest, settings: BatchSettings, store: ManifestStore, run_id: str
 ) -> BatchManifest:
     """Load the flow, check the CSV and store the batch (blocking: run it in a thread)."""
     batch_settings = run_settings(settings, request.options)
-    try:
-        flow: Flow = load_flow(request.flow)
-    except ConfigurationError as exc:
-        raise Problem(422, detail=_shown(str(exc), request), field=request.flow_field) from None
+    flow = load_request_flow(request.flow, request.flow_field, request.shown)
     guarded = batch_settings.with_overrides(base_dir=request.csv_root)
     try:
         return create_batch(request.csv, flow, guarded, store, run_id=run_id)
     except SecurityError as exc:
         status = 413 if "max_file_size_mb" in str(exc) else 422
-        raise Problem(status, detail=_shown(str(exc), request), field=request.csv_field) from None
+        detail = _shown(str(exc), request.shown)
+        raise Problem(status, detail=detail, field=request.csv_field) from None
     except (FileProcessingError, ConfigurationError) as exc:
         field = "secrets" if "secret column" in str(exc) else request.csv_field
-        raise Problem(422, detail=_shown(str(exc), request), field=field) from None
+        raise Problem(422, detail=_shown(str(exc), request.shown), field=field) from None
     except (OSError, ValueError) as exc:  # a path the file system refuses (too long, bad bytes)
         detail = f"{request.csv_field}: cannot read this path ({type(exc).__name__})"
         raise Problem(422, detail=detail, field=request.csv_field) from None
 
 
-def _shown(message: str, request: BatchRequest) -> str:
+def _shown(message: str, shown: Mapping[str, str]) -> str:
     """The message with upload folders replaced by the client's file names."""
-    for server_path, client_name in request.shown.items():
+    for server_path, client_name in shown.items():
         message = message.replace(server_path, client_name)
     return " ".join(message.split())

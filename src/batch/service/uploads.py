@@ -4,7 +4,8 @@ Each file part goes to disk chunk by chunk under the upload's own directory (in 
 artifacts dir), counted as it comes: the ``csv`` part is refused with 413 the moment
 it passes ``max_file_size_mb``, so no upload is ever held whole in memory. Text parts
 (the options) are small and bounded. Everything received is hashed, for
-``Idempotency-Key``: the same request twice has the same hash.
+``Idempotency-Key``: the same request twice has the same hash. A group's upload sends
+the ``csv`` part several times (``repeated``); each is bounded on its own.
 """
 
 from __future__ import annotations
@@ -44,15 +45,19 @@ class SavedFile:
 class Upload:
     fields: dict[str, list[str]] = field(default_factory=dict)
     files: dict[str, SavedFile] = field(default_factory=dict)
+    """The first file of each file field."""
+    every: dict[str, list[SavedFile]] = field(default_factory=dict)
+    """Every file of each file field, in the order sent (a ``repeated`` one: several)."""
     sha256: str = ""
 
 
 class _Receiver:
     """The parser's callbacks: headers of each part, then its data."""
 
-    def __init__(self, directory: Path, max_csv_bytes: int) -> None:
+    def __init__(self, directory: Path, max_csv_bytes: int, repeated: frozenset[str]) -> None:
         self.directory = directory
         self.max_csv_bytes = max_csv_bytes
+        self.repeated = repeated
         self.upload = Upload()
         self.problem: Problem | None = None
         self._header_field = b""
@@ -91,13 +96,15 @@ class _Receiver:
         self._digest.update(self._name.encode() + b"\0")
         self._filename = None if raw is None else raw.decode("utf-8", "replace")
         if self._name in FILE_FIELDS:
-            if self._name in self.upload.files:
+            sent = len(self.upload.every.get(self._name, []))
+            if sent and self._name not in self.repeated:
                 self._fail(
                     Problem(422, detail=f"the {self._name} file was sent twice", field=self._name)
                 )
                 return
             safe = _SAFE_NAME.sub("_", Path(self._filename or self._name).name)[:100] or self._name
-            self._file = (self.directory / f"{self._name}-{safe}").open("xb")
+            stem = f"{self._name}-{sent}" if self._name in self.repeated else self._name
+            self._file = (self.directory / f"{stem}-{safe}").open("xb")
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self.problem is not None:
@@ -125,7 +132,9 @@ class _Receiver:
             path = Path(self._file.name)
             self._file = None
             filename = Path(self._filename or "").name or self._name
-            self.upload.files[self._name] = SavedFile(path, filename, self._size)
+            saved = SavedFile(path, filename, self._size)
+            self.upload.files.setdefault(self._name, saved)
+            self.upload.every.setdefault(self._name, []).append(saved)
         elif self._name:
             try:
                 value = self._text.decode("utf-8")
@@ -156,15 +165,21 @@ def _too_large(name: str, limit: int) -> Problem:
 
 
 async def read_upload(
-    content_type: str, body: AsyncIterator[bytes], directory: Path, max_csv_bytes: int
+    content_type: str,
+    body: AsyncIterator[bytes],
+    directory: Path,
+    max_csv_bytes: int,
+    *,
+    repeated: frozenset[str] = frozenset(),
 ) -> Upload:
     """Parse a multipart body into ``directory``; a ``Problem`` (400/413/422) on bad input,
-    raised as soon as it is known (the rest of the body is not read)."""
+    raised as soon as it is known (the rest of the body is not read). The file fields
+    of ``repeated`` may come more than once; any other twice is a 422."""
     _, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if not boundary:
         raise Problem(400, detail="multipart/form-data needs a boundary", field="Content-Type")
-    receiver = _Receiver(directory, max_csv_bytes)
+    receiver = _Receiver(directory, max_csv_bytes, repeated)
     parser = MultipartParser(boundary, _callbacks(receiver))
     try:
         async for chunk in body:

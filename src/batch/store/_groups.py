@@ -34,6 +34,11 @@ _GROUP = text("SELECT * FROM batch_groups WHERE group_id = :group_id")
 _MEMBERS = text(
     "SELECT batch_id FROM batch_group_members WHERE group_id = :group_id ORDER BY position"
 )
+_PAGE = text(
+    "SELECT group_id FROM batch_groups ORDER BY created_at DESC, group_id DESC "
+    "LIMIT :limit OFFSET :offset"
+)
+_COUNT = text("SELECT COUNT(*) FROM batch_groups")
 
 
 class _Transactions(Protocol):
@@ -100,6 +105,16 @@ class GroupRecords:
                 "(`batchwright list` shows each batch's group)"
             )
         return group
+
+    def list_groups(
+        self: _Transactions, *, limit: int, offset: int = 0
+    ) -> tuple[list[BatchGroup], int]:
+        """A page of the groups, newest first, and how many there are in all."""
+        with self._tx(write=False) as conn:
+            ids = conn.execute(_PAGE, {"limit": limit, "offset": offset}).scalars().all()
+            total = int(conn.execute(_COUNT).scalar_one())
+        found = (GroupRecords.find_group(self, str(group_id)) for group_id in ids)
+        return [group for group in found if group is not None], total
 
     def groups_of(self: _Transactions, batch_ids: Collection[str]) -> dict[str, str]:
         """``batch_id -> group_id`` for those of ``batch_ids`` that belong to a group."""

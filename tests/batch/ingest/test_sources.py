@@ -84,3 +84,14 @@ def test_a_named_file_is_left_to_the_csv_checks(settings: BatchSettings) -> None
 )
 def test_is_pattern(text: str, pattern: bool) -> None:
     assert is_pattern(text) is pattern
+
+
+def test_a_path_the_os_refuses_is_refused_by_name(settings: BatchSettings, tmp_path: Path) -> None:
+    _write(tmp_path / "in", "a.csv")
+    too_long = "x" * 300  # longer than any file name the OS allows
+
+    found = expand_sources([too_long, "in"], settings)
+
+    assert [p.as_posix() for p in found.files] == ["in/a.csv"]
+    assert [r.path for r in found.refused] == [too_long]
+    assert "cannot read this path (OSError" in found.refused[0].error

@@ -1,8 +1,8 @@
 """The OpenAPI schema fuzzed with schemathesis against a real server: whatever the
 inputs, no 5xx, and every response (status, content type, body) as the schema says.
 
-Authenticated with a write key, on a store holding one real batch (so the list
-answers with items, not only an empty page). The quick variant runs a few examples per
+Authenticated with a write key, on a store holding one real batch and one real group
+(so the lists answer with items, not only an empty page). The quick variant runs a few examples per
 operation; ``-m slow`` runs many more.
 """
 
@@ -30,6 +30,8 @@ from service_server import ServiceProcess, start_service
 
 REPO = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.browser
+Fuzzed = tuple[ServiceProcess, dict[str, str]]
+"""The server and the real ids: batch_id, group_id."""
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -39,7 +41,7 @@ CHECKS = [
 
 
 @pytest.fixture(scope="module")
-def fuzzed_server(tmp_path_factory: pytest.TempPathFactory, site: Any) -> Iterator[ServiceProcess]:
+def fuzzed_server(tmp_path_factory: pytest.TempPathFactory, site: Any) -> Iterator[Fuzzed]:
     workdir = tmp_path_factory.mktemp("fuzz")
     shutil.copy(REPO / "examples" / "customers.csv", workdir)
     shutil.copy(REPO / "examples" / "add_customer.yaml", workdir)
@@ -52,20 +54,26 @@ def fuzzed_server(tmp_path_factory: pytest.TempPathFactory, site: Any) -> Iterat
         assert ran.returncode == 0, ran.stdout + ran.stderr
         found = re.search(r"\d{8}-\d{6}-[0-9a-f]{6}", ran.stdout)
         assert found, ran.stdout
-        yield server, found.group()
+        grouped = server.cli(
+            "run", "*.csv", "--flow", "add_customer.yaml", "--base-url", str(site.url),
+            "--quiet", timeout=180,
+        )  # fmt: skip
+        group = re.search(r"group-\d{8}-\d{6}-[0-9a-f]{6}", grouped.stdout + grouped.stderr)
+        assert group, grouped.stdout + grouped.stderr
+        yield server, {"batch_id": found.group(), "group_id": group.group()}
     finally:
         server.stop()
 
 
-def _fuzz(server: ServiceProcess, batch_id: str, examples: int) -> list[str]:
+def _fuzz(server: ServiceProcess, real_ids: dict[str, str], examples: int) -> list[str]:
     """Every operation of the schema, in positive and negative modes, with random path
-    parameters and with the real batch's id; the failures found, as text."""
+    parameters and with the real batch's (or group's) id; the failures found, as text."""
     api = schemathesis.openapi.from_url(f"{server.base_url}/api/v1/openapi.json")
     headers = {"Authorization": f"Bearer {server.write_key}"}
     failures: list[str] = []
     for result in api.get_all_operations():
         operation = result.ok()
-        real = {"batch_id": batch_id} if "{batch_id}" in operation.path else None
+        real = {k: v for k, v in real_ids.items() if f"{{{k}}}" in operation.path} or None
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             for path_parameters in (None, real) if real else (None,):
                 strategy = operation.as_strategy(mode, path_parameters=path_parameters)
@@ -92,12 +100,12 @@ def _fuzz(server: ServiceProcess, batch_id: str, examples: int) -> list[str]:
     return failures
 
 
-def test_api_answers_as_its_schema_says(fuzzed_server: tuple[ServiceProcess, str]) -> None:
+def test_api_answers_as_its_schema_says(fuzzed_server: Fuzzed) -> None:
     failures = _fuzz(*fuzzed_server, examples=8)
     assert not failures, "\n\n".join(failures)
 
 
 @pytest.mark.slow
-def test_api_answers_as_its_schema_says_long(fuzzed_server: tuple[ServiceProcess, str]) -> None:
+def test_api_answers_as_its_schema_says_long(fuzzed_server: Fuzzed) -> None:
     failures = _fuzz(*fuzzed_server, examples=150)
     assert not failures, "\n\n".join(failures)

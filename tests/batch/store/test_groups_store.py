@@ -34,6 +34,21 @@ def test_a_group_keeps_its_batches_in_order_and_its_refused_files(store: Manifes
         store.get_group("nope")
 
 
+def test_groups_are_listed_newest_first_a_page_at_a_time(store: ManifestStore) -> None:
+    for group_id in ("g-a", "g-b", "g-c"):
+        store.create_group(group_id, "f.yaml", [group_id])
+    store.create_batch(manifest("b1"), jobs("b1", 1))
+    store.add_to_group("g-b", "b1")
+
+    first, total = store.list_groups(limit=2)
+    rest, _ = store.list_groups(limit=2, offset=2)
+
+    assert [g.group_id for g in first] == ["g-c", "g-b"]
+    assert first[1].batch_ids == ["b1"]
+    assert [g.group_id for g in rest] == ["g-a"]
+    assert total == 3
+
+
 def test_a_batch_belongs_to_one_group_at_most(store: ManifestStore) -> None:
     store.create_batch(manifest("b1"), jobs("b1", 1))
     store.create_group("g1", "f.yaml", [])

@@ -15,28 +15,26 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
-from pydantic import ValidationError
 
 from batch.exceptions import BatchBusyError, BatchNotFoundError, StoreError
 from batch.models import BatchManifest, JobStatus
 from batch.service import creation
 from batch.service.deps import Principal, State, Writer
+from batch.service.idempotency import one_at_a_time
 from batch.service.launcher import SERVICE_OPTIONS
-from batch.service.problems import Problem, field_of, problem_responses
+from batch.service.problems import Problem, problem_responses
 from batch.service.schemas import BatchInfo, BatchOptions, CreateFromPaths, RetryBody, ReviewBody
 from batch.service.state import ServiceState
 from batch.service.uploads import read_upload
 
-__all__ = ["router"]
+__all__ = ["option_form_fields", "refuse_when_full", "router"]
 
 router = APIRouter(prefix="/api/v1/batches", tags=["batches"])
 
 RETRY_AFTER_S = 30
-_IDEMPOTENCY_LOCKS: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
-"""Per (key id, Idempotency-Key) in flight: a lock and how many requests hold or await it."""
 
 
-def _form_fields() -> dict[str, Any]:
+def option_form_fields() -> dict[str, Any]:
     """The options as form fields: a field is a string, left out (or empty) when unset."""
     fields: dict[str, Any] = {}
     for name, schema in BatchOptions.model_json_schema()["properties"].items():
@@ -57,7 +55,7 @@ _CREATE_BODY: dict[str, Any] = {
                         "csv": {"type": "string", "format": "binary"},
                         "flow": {"type": "string", "format": "binary"},
                         "flow_name": {"type": "string"},
-                        **_form_fields(),
+                        **option_form_fields(),
                     },
                 }
             },
@@ -95,16 +93,18 @@ def _not_busy(state: ServiceState, batch_id: str) -> None:
         )
 
 
-def _refuse_when_full(state: ServiceState) -> None:
+def refuse_when_full(state: ServiceState, batches: int = 1) -> None:
+    """429 when ``batches`` more would make more than ``max_queued_batches`` wait."""
     launcher, settings = state.launcher, state.settings
     if launcher.on_workers:
         return
-    waiting = launcher.queued() + int(launcher.running() >= settings.max_running_batches)
+    free = max(0, settings.max_running_batches - launcher.running())
+    waiting = launcher.queued() + max(0, batches - free)
     if waiting > settings.max_queued_batches:
         raise Problem(
             429,
-            detail=f"{launcher.queued()} batches already wait (max_queued_batches="
-            f"{settings.max_queued_batches}); try again later",
+            detail=f"{launcher.queued()} batches wait already; with {batches} more, {waiting} "
+            f"would (max_queued_batches={settings.max_queued_batches}); try again later",
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
 
@@ -124,29 +124,14 @@ async def _read_request(
         if csv is None:
             raise Problem(422, detail="csv: upload the CSV file as the 'csv' field", field="csv")
         options = creation.options_from_fields(upload.fields)
-        flow_file = upload.files.get("flow")
-        names = [name for name in upload.fields.get("flow_name", []) if name not in ("", "null")]
-        flow, flow_field = creation.resolve_flow(
-            settings,
-            uploaded=None if flow_file is None else (flow_file.path, flow_file.filename),
-            flow_name=names[-1] if names else None,
-        )
-        shown = {str(csv.path): csv.filename}
-        if flow_file is not None:
-            shown[str(flow_file.path)] = flow_file.filename
+        flow, flow_field, shown = creation.upload_flow(settings, upload)
+        shown[str(csv.path)] = csv.filename
         built = creation.BatchRequest(
             csv.path.name, "csv", upload_dir, flow, flow_field, options, shown
         )
         return built, upload.sha256
     if content_type.split(";")[0].strip() == "application/json":
-        try:
-            body = CreateFromPaths.model_validate_json(await request.body())
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            if first["type"] == "json_invalid":
-                raise Problem(400, detail="the body is not valid JSON", field="body") from None
-            field = field_of(first["loc"]) or "body"
-            raise Problem(422, detail=f"{field}: {first['msg']}", field=field) from None
+        body = creation.parse_json(CreateFromPaths, await request.body())
         flow, flow_field = creation.resolve_flow(
             settings, flow_name=body.flow_name, flow_path=body.flow_path
         )
@@ -180,21 +165,12 @@ async def create(
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> BatchInfo:
     """Create a batch from an uploaded CSV (or one under base_dir) and queue it."""
-    _refuse_when_full(state)
+    refuse_when_full(state)
     if idempotency_key is None:
         return await _create(request, response, principal, state, None)
-    slot = (principal.key_id, idempotency_key)
-    lock, users = _IDEMPOTENCY_LOCKS.get(slot, (asyncio.Lock(), 0))
-    _IDEMPOTENCY_LOCKS[slot] = (lock, users + 1)
-    try:
-        async with lock:  # the same key twice at once: the second waits, then replays
-            return await _create(request, response, principal, state, idempotency_key)
-    finally:
-        lock, users = _IDEMPOTENCY_LOCKS[slot]
-        if users == 1:  # the last one: from now on the store remembers the key
-            del _IDEMPOTENCY_LOCKS[slot]
-        else:
-            _IDEMPOTENCY_LOCKS[slot] = (lock, users - 1)
+    # the same key twice at once: the second waits, then replays
+    async with one_at_a_time(principal.key_id, idempotency_key):
+        return await _create(request, response, principal, state, idempotency_key)
 
 
 async def _create(
@@ -277,7 +253,7 @@ async def resume(batch_id: str, _principal: Writer, state: State) -> BatchInfo:
             detail=f"batch {batch_id} has nothing to resume (retry runs its failed rows)",
             field="batch_id",
         )
-    _refuse_when_full(state)
+    refuse_when_full(state)
     state.launcher.start(batch_id, resume=True)
     return batch_info(state, _manifest(state, batch_id))
 
@@ -294,7 +270,7 @@ async def retry(
     """Run failed rows again: all, or those with these job ids or error categories."""
     _manifest(state, batch_id)
     _not_busy(state, batch_id)
-    _refuse_when_full(state)
+    refuse_when_full(state)
     wanted = body or RetryBody()
     engine = state.launcher.engine_for(batch_id)
     try:
