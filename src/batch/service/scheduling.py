@@ -10,22 +10,18 @@ servers on one store fire each slot once: the ``ScheduleStore`` slot lease decid
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from batch.engine import BatchEngine
 from batch.exceptions import BatchEngineError
 from batch.schedule import DailyRetention, Launch, Launcher, Scheduler, run_scheduler
-from batch.schedule.scheduler import utc_now
 from batch.service.launcher import SERVICE_OPTIONS
 from batch.service.state import ServiceState
 from batch.store._schedules import ScheduleStore
 from runtime.run_context import RunContext
 
 __all__ = ["recorded_options", "service_launcher", "service_scheduler", "start_scheduling"]
-
-Clock = Callable[[], datetime]
 
 
 def recorded_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -56,7 +52,7 @@ def service_launcher(state: ServiceState) -> Launcher:
     return launch
 
 
-def service_scheduler(state: ServiceState, *, instance: str | None = None) -> Scheduler:
+def service_scheduler(state: ServiceState) -> Scheduler:
     """A ``Scheduler`` on the server's store whose batches the server's launcher runs.
 
     Each fired batch is created by an engine of its own (the schedule's options over
@@ -65,10 +61,10 @@ def service_scheduler(state: ServiceState, *, instance: str | None = None) -> Sc
     def engine_for(options: Mapping[str, Any]) -> BatchEngine:
         return BatchEngine(RunContext(settings=state.settings), config=options)
 
-    return Scheduler(state.store, service_launcher(state), engine_for, instance=instance)
+    return Scheduler(state.store, service_launcher(state), engine_for)
 
 
-def start_scheduling(state: ServiceState, clock: Clock = utc_now) -> asyncio.Task[None] | None:
+def start_scheduling(state: ServiceState) -> asyncio.Task[None] | None:
     """Spawn the scheduler loop (unless ``schedules`` is off); it ends when
     ``state.stopping`` is set, which ``close`` awaits before the launcher winds down."""
     if not state.settings.schedules:
@@ -78,7 +74,6 @@ def start_scheduling(state: ServiceState, clock: Clock = utc_now) -> asyncio.Tas
         state.stopping,
         state.settings.schedule_tick_s,
         retention=DailyRetention(state.settings),
-        clock=clock,
     )
     task: asyncio.Task[None] = state.tasks.spawn(loop, name="scheduler")
     state.scheduling = task
