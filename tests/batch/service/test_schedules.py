@@ -153,6 +153,7 @@ def test_the_schedule_api_refuses_naming_the_field(
         assert "not a valid cron expression" in detail
         assert "61" in detail
         assert "has 3 fields" in refused(writer, 422, "cron", cron="0 2 *")
+        assert "never fires" in refused(writer, 422, "cron", cron="0 0 31 2 *")
         assert "not a known time zone" in refused(writer, 422, "timezone", timezone="Paris")
         assert "outside the base directory" in refused(
             writer, 422, "csv_path", csv_path=str(outside)
