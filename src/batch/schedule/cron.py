@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterError, croniter
+from croniter import CroniterBadDateError, CroniterError, croniter
 
 from batch.exceptions import ConfigurationError
 
@@ -45,7 +45,11 @@ def parse_cron(expression: str, zone: str = "UTC") -> CronSchedule:
             "minute hour day-of-month month day-of-week (e.g. '0 2 * * *')"
         )
     try:
-        croniter(expression, datetime(2000, 1, 1))
+        croniter(expression, datetime(2000, 1, 1)).get_next(datetime)
+    except CroniterBadDateError:  # valid fields naming no real date: 31 February
+        raise ConfigurationError(
+            f"--cron {expression!r} never fires: its day and month name no real date"
+        ) from None
     except (CroniterError, ValueError) as exc:
         raise ConfigurationError(
             f"--cron {expression!r} is not a valid cron expression: {exc}"

@@ -1,7 +1,8 @@
 """``create_app``: the FastAPI application of ``batchwright serve``.
 
-The lifespan opens the store and the shared state, and on shutdown (SIGTERM, SIGINT)
-closes them after the background tasks. CORS stays closed unless origins are listed
+The lifespan opens the store and the shared state, starts the scheduler (schedules
+and retention), and on shutdown (SIGTERM, SIGINT) closes them after the background
+tasks. CORS stays closed unless origins are listed
 (``cors_origins``); request bodies are bounded while they stream (``limits.py``).
 """
 
@@ -24,10 +25,12 @@ from batch.service.routes import (
     events,
     groups,
     health,
+    schedules,
     session,
     webhooks,
 )
 from batch.service.routes.health import version_text
+from batch.service.scheduling import start_scheduling
 from batch.service.state import ServiceState
 from batch.settings import BatchSettings
 
@@ -43,6 +46,7 @@ def create_app(settings: BatchSettings) -> FastAPI:
         app.state.service = state
         try:
             start_live(app, state)
+            start_scheduling(state)
             yield
         finally:
             await state.close()
@@ -80,5 +84,6 @@ def create_app(settings: BatchSettings) -> FastAPI:
     app.include_router(groups.router)
     app.include_router(events.router)
     app.include_router(webhooks.router)
+    app.include_router(schedules.router)
     app.include_router(dashboard.router)
     return app

@@ -36,6 +36,13 @@ class ServiceSettings(BaseModel):
     flows_dir: Path | None = None
     """Directory of the flows a batch may name (``flow_name``) instead of uploading one."""
 
+    # --- schedules and retention (docs/schedules.md) ----------------------------------
+    schedules: bool = True
+    """Fire the store's schedules and apply ``retention_days``; off on a server that
+    should only answer requests (another instance on the store fires them)."""
+    schedule_tick_s: float = Field(30.0, gt=0, le=3600)
+    """Seconds between two looks at the schedules (a slot fires at most this late)."""
+
     # --- live progress and webhooks (docs/service.md) ---------------------------------
     events_poll_s: float = Field(0.5, gt=0, le=60)
     """How often the progress poller of a watched batch reads the store (one per batch,

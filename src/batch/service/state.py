@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from batch.service.hooks import BatchHooks
 from batch.service.launcher import Launcher
@@ -31,6 +32,10 @@ class ServiceState:
     hooks: BatchHooks
     loop: asyncio.AbstractEventLoop
     """The server's loop: signal handlers hand their work to it."""
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set on the first signal or at shutdown: the scheduler fires nothing more."""
+    scheduling: asyncio.Task[Any] | None = None
+    """The scheduler loop (``scheduling.py``), awaited before the launcher winds down."""
 
     @classmethod
     def open(cls, settings: BatchSettings) -> ServiceState:
@@ -53,10 +58,15 @@ class ServiceState:
         """SIGTERM / SIGINT (from a signal handler): stop scheduling; again: cancel
         running rows too. Either way every batch stays resumable."""
         launcher = self.launcher
+        self.loop.call_soon_threadsafe(self.stopping.set)
         self.loop.call_soon_threadsafe(launcher.abort if again else launcher.stop)
 
     async def close(self) -> None:
-        """Running batches wind down first, then the other tasks, then the store."""
+        """The scheduler ends its tick (a batch it fires is handed over), running
+        batches wind down, then the other tasks, then the store."""
+        self.stopping.set()
+        if self.scheduling is not None:
+            await asyncio.gather(self.scheduling, return_exceptions=True)
         await self.launcher.shutdown()
         await self.tasks.close()
         self.store.close()

@@ -93,6 +93,7 @@ def test_every_slot_around_a_change_is_later_than_the_one_before(start: datetime
         ("0 2 * *", "UTC", "--cron '0 2 * *' has 4 fields"),
         ("every day", "UTC", "--cron 'every day' has 2 fields"),
         ("0 2 * * mon-xyz", "UTC", "--cron '0 2 * * mon-xyz' is not a valid"),
+        ("0 0 31 2 *", "UTC", "--cron '0 0 31 2 *' never fires"),  # no 31 February
         ("0 2 * * *", "Europe/Pariss", "--tz 'Europe/Pariss' is not a known time zone"),
         ("0 2 * * *", "../etc/passwd", "--tz '../etc/passwd' is not a known time zone"),
     ],

@@ -16,6 +16,7 @@ from batch.models import BatchStatus, JobStatus
 from batch.store import ManifestStore, default_store_path
 
 from .test_batches_write import ADD_CUSTOMER, CUSTOMERS, upload
+from .test_schedules import FAST, backdate, schedule_body, two_customers
 
 pytestmark = pytest.mark.browser
 
@@ -58,6 +59,40 @@ def test_a_batch_created_through_the_api_runs_on_the_workers(
         hosts = {attempt.host for job in jobs for attempt in job.attempts}
         assert len(hosts) == 1, hosts
         assert hosts.pop().endswith(f":{worker.pid}"), "run by the worker, not the server"
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+
+def test_a_scheduled_batch_goes_to_the_workers_with_its_priority(
+    start_server: StartService, site_url: str, redis_url: str, site: object
+) -> None:
+    server = start_server(broker_url=redis_url, base_url=site_url, **FAST)
+    two_customers(server.workdir)
+    log = server.workdir / "worker.log"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "batch", "--artifacts", str(server.artifacts), "worker"],
+        env=worker_env(redis_url), stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        with server.client(server.write_key) as writer:
+            added = writer.post("/api/v1/schedules", json=schedule_body("urgent", priority="high"))
+        assert added.status_code == 201, added.text
+        backdate(str(default_store_path(server.artifacts)), "urgent")
+        with ManifestStore(default_store_path(server.artifacts)) as store:
+            wait_until(store.list_batches, 60, "the server to fire the schedule")
+            (fired,) = store.list_batches()
+            batch_id = fired.batch_id
+            wait_until(
+                lambda: store.get_manifest(batch_id).status is BatchStatus.FINISHED,
+                120,
+                "the scheduled batch to finish on the worker",
+            )
+            settings = store.get_manifest(batch_id).settings
+            hosts = {a.host for job in store.iter_jobs(batch_id) for a in job.attempts}
+        assert settings["schedule"]["name"] == "urgent"
+        assert settings["workers"]["priority"] == "high"
+        assert {h.rsplit(":", 1)[-1] for h in hosts} == {str(worker.pid)}, "run by the worker"
     finally:
         worker.terminate()
         worker.wait(30)

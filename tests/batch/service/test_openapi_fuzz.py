@@ -1,8 +1,9 @@
 """The OpenAPI schema fuzzed with schemathesis against a real server: whatever the
 inputs, no 5xx, and every response (status, content type, body) as the schema says.
 
-Authenticated with a write key, on a store holding one real batch and one real group
-(so the lists answer with items, not only an empty page). The quick variant runs a few examples per
+Authenticated with a write key, on a store holding one real batch, one real group and
+one schedule (so the lists answer with items, not only an empty page, and the routes of
+one of them are tried with its real id or name too). The quick variant runs a few examples per
 operation; ``-m slow`` runs many more.
 """
 
@@ -29,9 +30,10 @@ from schemathesis.specs.openapi.checks import (
 from service_server import ServiceProcess, start_service
 
 REPO = Path(__file__).resolve().parents[3]
+SCHEDULE = "nightly"
 pytestmark = pytest.mark.browser
 Fuzzed = tuple[ServiceProcess, dict[str, str]]
-"""The server and the real ids: batch_id, group_id."""
+"""The server and the real ids: batch_id, group_id, a schedule's name."""
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -60,7 +62,12 @@ def fuzzed_server(tmp_path_factory: pytest.TempPathFactory, site: Any) -> Iterat
         )  # fmt: skip
         group = re.search(r"group-\d{8}-\d{6}-[0-9a-f]{6}", grouped.stdout + grouped.stderr)
         assert group, grouped.stdout + grouped.stderr
-        yield server, {"batch_id": found.group(), "group_id": group.group()}
+        added = server.cli(
+            "schedule", "add", SCHEDULE, "customers.csv", "--cron", "0 2 * * *",
+            "--flow", "add_customer.yaml",
+        )  # fmt: skip
+        assert added.returncode == 0, added.stdout + added.stderr
+        yield server, {"batch_id": found.group(), "group_id": group.group(), "name": SCHEDULE}
     finally:
         server.stop()
 
