@@ -98,15 +98,6 @@ def test_a_bad_schedule_exits_2_naming_the_field(
     assert listed(workdir) == []
 
 
-def test_a_directory_is_refused_for_now(workdir: Path) -> None:
-    result = batchwright(
-        "schedule", "add", "n", ".", "--cron", "0 2 * * *", "--flow", "add_customer.yaml",
-        cwd=workdir,
-    )  # fmt: skip
-    assert result.returncode == 2
-    assert "is a directory" in result.stderr
-
-
 def backdate(workdir: Path, name: str) -> None:
     """As if the schedule had been added long ago: its yearly slot is due (and missed)."""
     with (
@@ -145,6 +136,43 @@ def test_run_due_fires_a_due_slot_and_runs_its_batch_against_the_site(
     assert view["last_batch"]["status"] == "finished"
     assert "nothing due" in batchwright("schedule", "run-due", cwd=workdir).stdout, "missed once"
     assert (workdir / "artifacts" / batch_id / "report.html").is_file()
+
+
+@pytest.mark.browser
+def test_a_schedule_on_a_directory_fires_a_group_that_schedule_list_shows(
+    workdir: Path, site_url: str, site: Any
+) -> None:
+    exports = workdir / "exports"
+    exports.mkdir()
+    for name in ("a.csv", "b.csv", "c.csv"):
+        shutil.copy(workdir / "two.csv", exports / name)
+    (exports / "bad.csv").write_text("colour,size\nred,2\n", encoding="utf-8")
+    added = batchwright(
+        "schedule", "add", "folder", "exports", "--cron", "0 0 1 1 *", "--flow",
+        "add_customer.yaml", "--base-url", site_url, cwd=workdir,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    backdate(workdir, "folder")
+    fired = batchwright("schedule", "run-due", "--json", cwd=workdir)
+    assert fired.returncode == 0, fired.stderr
+    (result,) = json.loads(fired.stdout)
+    assert result["outcome"] == "fired"
+    group_id = result["batch_id"]
+    status = json.loads(batchwright("status", group_id, "--json", cwd=workdir).stdout)
+    assert (status["status"], status["total"], status["counts"]["completed"]) == (
+        "finished",
+        6,
+        6,
+    )
+    assert [Path(r["path"]).name for r in status["refused"]] == ["bad.csv"]
+    (view,) = listed(workdir)
+    assert view["last_batch_id"] == group_id
+    assert view["last_batch"]["status"] == "finished"
+    assert (view["last_batch"]["batches"], view["last_batch"]["refused"]) == (3, 1)
+    table = batchwright("schedule", "list", cwd=workdir).stdout
+    assert "finished: 6 completed" in table
+    assert "3 batches, 1 refused" in table
+    assert (workdir / "artifacts" / "groups" / group_id / "index.html").is_file()
 
 
 # --- prune ---------------------------------------------------------------------------
