@@ -215,6 +215,8 @@ def print_group_status(out: Console, summary: GroupSummary) -> None:
         )
     for refused in summary.group.refused:
         table.add_row(refused.path, "-", "refused", "-", "-", "-")
+    for batch_id in summary.group.pruned:
+        table.add_row("-", batch_id, "pruned", "-", "-", "-")
     table.add_row(
         "total",
         "",

@@ -77,6 +77,7 @@ class GroupSummary:
             "success_rate": self.success_rate,
             "has_failures": self.has_failures,
             "refused": [r.model_dump() for r in self.group.refused],
+            "pruned": list(self.group.pruned),
             "batches": [
                 {
                     "batch_id": b.batch_id,
