@@ -25,12 +25,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from batch.engine import BatchEngine
 from batch.exceptions import BatchNotFoundError, ConfigurationError
+from batch.groups import write_group_reports
 from batch.models import BatchManifest, BatchStatus, JobStatus
 from batch.run.ownership import new_owner_id
 from batch.settings import BatchSettings
 from batch.store import ManifestStore
 from batch.store._retention import OldGroup, RetentionStore
+from runtime.run_context import RunContext
 
 __all__ = [
     "PruneOptions",
@@ -315,8 +318,14 @@ def apply_retention(
     store: ManifestStore, settings: BatchSettings, now: datetime
 ) -> PruneResult | None:
     """The ``retention_days`` setting applied once (the service calls it daily): the
-    batches older than that, finished or not, pruned; None when retention is off."""
+    batches older than that, finished or not, pruned, then the groups left without a
+    batch (a group keeping some has its index rewritten); None when retention is off."""
     if settings.retention_days is None:
         return None
     options = PruneOptions(older_than=timedelta(days=settings.retention_days))
-    return prune(store, settings.artifacts_dir, options, now)
+
+    def refresh(group_id: str) -> None:
+        with BatchEngine(RunContext(settings=settings)) as engine:
+            write_group_reports(engine, group_id)
+
+    return prune(store, settings.artifacts_dir, options, now, refresh_group=refresh)

@@ -14,7 +14,7 @@ import pytest
 
 from batch.engine import BatchEngine
 from batch.groups import write_group_reports
-from batch.schedule import PruneOptions, prune
+from batch.schedule import PruneOptions, apply_retention, prune
 from batch.schedule.retention import folder_size
 from batch.store import ManifestStore
 from runtime.outcome import ErrorCategory
@@ -137,3 +137,15 @@ async def test_a_group_folder_whose_group_is_gone_is_a_leftover(
     prune(store, artifacts, PruneOptions(MONTH), later())
     assert not moved.exists()
     assert kept.is_dir()
+
+
+async def test_retention_rewrites_the_index_of_a_group_keeping_a_batch(
+    store: ManifestStore, engine: BatchEngine, group_id: str, make_settings: Any
+) -> None:
+    first, second = store.get_group(group_id).batch_ids
+    needing_review(store, second)
+    result = apply_retention(store, make_settings(retention_days=30), later())
+    assert result is not None
+    assert result.partial_groups == [group_id]
+    index = (group_folder(engine, group_id) / "index.html").read_text(encoding="utf-8")
+    assert f'<ul id="pruned"><li><code>{first}</code></li></ul>' in index
