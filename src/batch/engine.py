@@ -296,12 +296,13 @@ class BatchEngine:
         return local
 
     async def resume_batch(
-        self, batch_id: str, progress_callback: ProgressCallback | None = None
-    ) -> BatchSummary:
+        self, batch_id: str, progress_callback: ProgressCallback | None = None, *,
+        shared: SharedRun | None = None,
+    ) -> BatchSummary:  # fmt: skip
         """Pick up pending, cancelled and interrupted jobs after a stop or a crash."""
         async with owning(self.store, batch_id) as owner:
             self.store.requeue(batch_id, [JobStatus.CANCELLED])
-            return await self._execute(batch_id, owner, progress_callback)
+            return await self._execute(batch_id, owner, progress_callback, shared)
 
     def retry_batch_jobs(
         self,

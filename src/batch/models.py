@@ -267,3 +267,5 @@ class BatchGroup(BaseModel):
     """What the run was given (files, directories, globs), as given."""
     batch_ids: list[str] = Field(default_factory=list)
     refused: list[RefusedFile] = Field(default_factory=list)
+    pruned: list[str] = Field(default_factory=list)
+    """Ids of its batches a prune removed since (no longer in ``batch_ids``)."""

@@ -61,7 +61,6 @@ from batch.reports import write_github_step_summary
 from batch.reports.summary import BatchSummary
 from batch.run.concurrency import max_concurrency
 from runtime.flows.model import load_flow
-from runtime.outcome import ErrorCategory
 
 __all__ = ["app", "main"]
 
@@ -278,99 +277,6 @@ def worker(
     run_worker(settings, jobs_at_once, [q.strip() for q in queues.split(",") if q.strip()])
 
 
-@app.command()
-@with_global_options
-@handle_errors
-def resume(
-    batch_id: str,
-    concurrency: ConcurrencyOpt = None,
-    retries: RetriesOpt = None,
-    headed: HeadedOpt = False,
-    base_url: BaseUrlOpt = None,
-    trace: TraceOpt = None,
-    isolation: IsolationOpt = None,
-    rate: RateOpt = None,
-    delay: DelayOpt = None,
-    max_failures: MaxFailuresOpt = None,
-    workers: WorkersOpt = False,
-    detach: DetachOpt = False,
-    queue: QueueOpt = "batchwright",
-    progress: ProgressOpt = "auto",
-    quiet: QuietOpt = False,
-    json_: JsonOpt = False,
-) -> None:
-    """Run what a stopped or crashed batch left: pending, cancelled and interrupted rows."""
-    with engine(
-        **exec_config(
-            concurrency, retries, headed, base_url, trace, rate, delay, isolation, max_failures
-        )
-    ) as batch_engine:
-        mode = progress_mode(progress, quiet, json_)
-        if _use_workers(batch_engine, workers, detach=detach):
-            batch_engine.store.requeue(batch_id, [JobStatus.CANCELLED])
-            batch_engine.store.clear_cancel(batch_id)
-            _on_workers(batch_engine, batch_id, mode, detach=detach, queue=queue)
-            return
-        summary = _run_with_signals(
-            batch_engine, lambda cb: batch_engine.resume_batch(batch_id, cb), mode
-        )
-        _finish(batch_engine, summary, mode)
-
-
-@app.command()
-@with_global_options
-@handle_errors
-def retry(
-    batch_id: str,
-    job: Annotated[list[str] | None, typer.Option("--job", help="Only this job id.")] = None,
-    category: Annotated[
-        list[ErrorCategory] | None, typer.Option(help="Only failures of this category.")
-    ] = None,
-    retries: RetriesOpt = None,
-    concurrency: ConcurrencyOpt = None,
-    headed: HeadedOpt = False,
-    base_url: BaseUrlOpt = None,
-    isolation: IsolationOpt = None,
-    max_failures: MaxFailuresOpt = None,
-    workers: WorkersOpt = False,
-    detach: DetachOpt = False,
-    queue: QueueOpt = "batchwright",
-    progress: ProgressOpt = "auto",
-    quiet: QuietOpt = False,
-    json_: JsonOpt = False,
-) -> None:
-    """Re-run the failed rows of a batch (all, or some ids or categories)."""
-    config = exec_config(
-        concurrency, retries, headed, base_url, None, isolation=isolation, max_failures=max_failures
-    )
-    with engine(**config) as batch_engine:
-        mode = progress_mode(progress, quiet, json_)
-        if _use_workers(batch_engine, workers, detach=detach):
-            batch_engine.store.requeue(
-                batch_id, [JobStatus.FAILED], job_ids=job, categories=category
-            )
-            _on_workers(batch_engine, batch_id, mode, detach=detach, queue=queue)
-            return
-        summary = _run_with_signals(
-            batch_engine,
-            lambda cb: batch_engine.retry_batch_jobs(
-                batch_id, job, categories=category, max_retries=retries, progress_callback=cb
-            ),
-            mode,
-        )
-        _finish(batch_engine, summary, mode)
-
-
-@app.command()
-@with_global_options
-@handle_errors
-def cancel(batch_id: str) -> None:
-    """Ask the engine running BATCH_ID (in any process) to stop; it stays resumable."""
-    with engine() as batch_engine:
-        batch_engine.cancel_batch(batch_id)
-    out.print(f"cancel requested for {batch_id}; `batchwright resume {batch_id}` continues it")
-
-
 class ReviewMark(StrEnum):
     """What a person found when checking a row of unknown outcome."""
 
@@ -492,8 +398,11 @@ def report(
 # The sub-commands use handle_errors, engine and the options above: imported once
 # they exist (whichever module is imported first).
 from batch.cli.prune import prune_command  # noqa: E402
+from batch.cli.reruns import cancel, resume, retry  # noqa: E402
 from batch.cli.schedules import schedule_app  # noqa: E402
 
+for command in (resume, retry, cancel):
+    app.command()(command)
 app.add_typer(schedule_app, name="schedule")
 app.command("prune")(prune_command)
 

@@ -25,10 +25,13 @@ __all__ = [
     "RunLocally",
     "announce_group",
     "group_exit_code",
+    "group_labels",
     "is_group_run",
     "print_group_final",
     "print_group_status",
+    "rerun_group_command",
     "run_group_command",
+    "run_or_follow_group",
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -57,20 +60,73 @@ def run_group_command(
     out, err = consoles
     group = batch_engine.create_batch_group(sources, flow)
     labels, totals = announce_group(out, err, batch_engine, group, json_mode=mode == "json")
+    return run_or_follow_group(
+        batch_engine,
+        group.group_id,
+        (labels, totals),
+        mode,
+        lambda cb: batch_engine.execute_group(group.group_id, cb),
+        on_workers=on_workers, detach=detach, queue=queue, consoles=consoles,
+        run_locally=run_locally,
+    )  # fmt: skip
+
+
+def rerun_group_command(
+    batch_engine: BatchEngine,
+    group_id: str,
+    mode: str,
+    work: Callable[[ProgressCallback], Awaitable[GroupSummary]],
+    requeue: Callable[[str], object],
+    *,
+    on_workers: bool,
+    detach: bool,
+    queue: str,
+    consoles: tuple[Console, Console],
+    run_locally: RunLocally,
+) -> int:
+    """``resume``/``retry`` of a group: ``work`` runs its batches together here, or
+    ``requeue`` readies each batch for the workers, which then take them all."""
+    group = batch_engine.store.get_group(group_id)
+    if on_workers:
+        for batch_id in group.batch_ids:
+            requeue(batch_id)
+    return run_or_follow_group(
+        batch_engine, group_id, group_labels(batch_engine, group), mode, work,
+        on_workers=on_workers, detach=detach, queue=queue, consoles=consoles,
+        run_locally=run_locally,
+    )  # fmt: skip
+
+
+def run_or_follow_group(
+    batch_engine: BatchEngine,
+    group_id: str,
+    shown: tuple[dict[str, str], dict[str, int]],
+    mode: str,
+    work: Callable[[ProgressCallback], Awaitable[GroupSummary]],
+    *,
+    on_workers: bool,
+    detach: bool,
+    queue: str,
+    consoles: tuple[Console, Console],
+    run_locally: RunLocally,
+) -> int:
+    """Run the group here (``work``) or follow it on the workers; print its final
+    summary and index report; the group's exit code. ``shown``: each batch's label
+    and row count, for the progress display."""
+    out, err = consoles
+    labels, totals = shown
     if on_workers:
         followed = follow_group_on_workers(
-            batch_engine, group.group_id, mode, labels, totals, detach=detach, queue=queue, err=err
+            batch_engine, group_id, mode, labels, totals, detach=detach, queue=queue, err=err
         )
         if followed is None:
-            out.print(group.group_id)
+            out.print(group_id)
             return EXIT_OK
         summary = followed
     else:
-        sink = make_group_progress(mode, sys.stdout, group.group_id, labels, totals)  # type: ignore[arg-type]
-        summary = run_locally(
-            batch_engine, lambda cb: batch_engine.execute_group(group.group_id, cb), mode, sink
-        )
-    index = group_dir(batch_engine, group.group_id) / "index.html"
+        sink = make_group_progress(mode, sys.stdout, group_id, labels, totals)  # type: ignore[arg-type]
+        summary = run_locally(batch_engine, work, mode, sink)
+    index = group_dir(batch_engine, group_id) / "index.html"
     print_group_final(out, summary, index, json_mode=mode == "json")
     return group_exit_code(summary)
 
@@ -88,14 +144,9 @@ def announce_group(
 ) -> tuple[dict[str, str], dict[str, int]]:
     """Print the group, its batches and its refused files; each batch's file label
     and row count, for the progress display."""
-    labels: dict[str, str] = {}
-    totals: dict[str, int] = {}
     for refused in group.refused:
         err.print(f"refused {refused.path}: {refused.error}", highlight=False, soft_wrap=True)
-    for batch_id in group.batch_ids:
-        manifest = engine.get_manifest(batch_id)
-        labels[batch_id] = Path(manifest.csv_path).name
-        totals[batch_id] = manifest.total
+    labels, totals = group_labels(engine, group)
     if not json_mode:
         out.print(
             f"group [bold]{group.group_id}[/]: {len(group.batch_ids)} batches, "
@@ -104,6 +155,17 @@ def announce_group(
         )
         for batch_id in group.batch_ids:
             out.print(f"  batch {batch_id}: {totals[batch_id]} rows from {labels[batch_id]}")
+    return labels, totals
+
+
+def group_labels(engine: BatchEngine, group: BatchGroup) -> tuple[dict[str, str], dict[str, int]]:
+    """Each batch's file name and row count, for the progress display."""
+    labels: dict[str, str] = {}
+    totals: dict[str, int] = {}
+    for batch_id in group.batch_ids:
+        manifest = engine.get_manifest(batch_id)
+        labels[batch_id] = Path(manifest.csv_path).name
+        totals[batch_id] = manifest.total
     return labels, totals
 
 
@@ -153,6 +215,8 @@ def print_group_status(out: Console, summary: GroupSummary) -> None:
         )
     for refused in summary.group.refused:
         table.add_row(refused.path, "-", "refused", "-", "-", "-")
+    for batch_id in summary.group.pruned:
+        table.add_row("-", batch_id, "pruned", "-", "-", "-")
     table.add_row(
         "total",
         "",

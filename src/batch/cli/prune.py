@@ -1,4 +1,5 @@
-"""``batchwright prune``: remove old batches, their rows and their artifact folders."""
+"""``batchwright prune``: remove old batches, their rows and their artifact folders,
+and the groups left without a batch."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import typer
 
 from batch.cli import output as cli_output
 from batch.cli.app import engine, out
+from batch.groups import write_group_reports
 from batch.schedule.retention import PruneOptions, PruneResult, PruneStatus, parse_age, prune
 from batch.schedule.scheduler import utc_now
 
@@ -38,12 +40,19 @@ def _print(result: PruneResult) -> None:
         out.print(
             f"{verb} {batch.batch_id} ({batch.kind}, created {created}, {_size(batch.bytes)})"
         )
+    for group in result.removed_groups:
+        out.print(
+            f"{verb} group {group.group_id} (created {group.created_at[:19]}, {_size(group.bytes)})"
+        )
+    for group_id in result.partial_groups:
+        out.print(f"kept group {group_id}: some of its batches are kept (the others pruned)")
     for name in result.leftover_folders:
         out.print(f"{verb} leftover folder {name}")
     for batch_id, reason in result.kept.items():
         out.print(f"kept {batch_id}: {reason}")
     out.print(
-        f"{len(result.removed)} batch(es) {verb}, {_size(result.bytes_freed)} "
+        f"{len(result.removed)} batch(es) and {len(result.removed_groups)} group(s) {verb}, "
+        f"{_size(result.bytes_freed)} "
         f"{'would be ' if result.dry_run else ''}freed"
     )
 
@@ -65,8 +74,9 @@ def prune_command(
     ] = False,
     json_: Annotated[bool, typer.Option("--json", help="The result as one JSON object.")] = False,
 ) -> None:
-    """Remove batches older than --older-than: rows, attempts and artifact folders.
-    Never a running batch, nor one with rows needing review unless asked."""
+    """Remove batches older than --older-than: rows, attempts and artifact folders,
+    and the groups left without a batch. Never a running batch, nor one with rows
+    needing review unless asked."""
     options = PruneOptions(
         older_than=parse_age(older_than),
         status=status,
@@ -88,6 +98,7 @@ def prune_command(
             options,
             utc_now(),
             between_steps=between_steps if pause else None,
+            refresh_group=lambda group_id: write_group_reports(batch_engine, group_id),
         )
     if json_:
         cli_output.print_json(out, result.to_dict())

@@ -116,11 +116,13 @@ def _last(view: ScheduleView) -> str:
     if view.last_batch_id:
         text += f" {view.last_batch_id}"
     state = view.last_batch
-    if state.get("pruned"):
-        text += " (pruned)"
-    elif state:
+    if "status" in state:
         counts = ", ".join(f"{n} {status}" for status, n in state["counts"].items())
         text += f" ({state['status']}: {counts})"
+    elif state:
+        text += " (pruned)"
+    if state.get("group"):
+        text += f" [{state['batches']} batches, {state['refused']} refused]"
     if view.last_reason:
         text += f": {view.last_reason}"
     return text

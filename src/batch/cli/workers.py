@@ -14,7 +14,8 @@ from rich.console import Console
 
 from batch.cli.displays import make_group_progress, make_progress
 from batch.engine import BatchEngine
-from batch.groups import GroupSummary, write_group_reports
+from batch.groups import GroupSummary
+from batch.groups.workers import GroupOnWorkers
 from batch.reports.summary import BatchSummary
 
 __all__ = ["follow_group_on_workers", "follow_on_workers"]
@@ -81,21 +82,19 @@ def follow_group_on_workers(
 ) -> GroupSummary | None:
     """Publish the rows of every batch of the group; unless ``detach``, follow them all
     to the end and write the group's reports (None if detached). Ctrl-C as above."""
-    from batch.distributed.dispatch import DistributedRun  # noqa: PLC0415 - Celery on demand
-
-    runs = [
-        DistributedRun(batch_engine, batch_id, priority=batch_engine.settings.priority, queue=queue)
-        for batch_id in labels
-    ]
-    sent = sum(run.submit() for run in runs)
+    on_workers = GroupOnWorkers(
+        batch_engine, group_id, priority=batch_engine.settings.priority, queue=queue
+    )
+    sent = on_workers.submit()
     if detach:
         return None
     if progress_mode != "json":
         err.print(
-            f"{sent} rows of {len(runs)} batches sent to the workers (Ctrl-C asks them to stop)"
+            f"{sent} rows of {len(on_workers.runs)} batches sent to the workers "
+            "(Ctrl-C asks them to stop)"
         )
 
-    async def main() -> None:
+    async def main() -> GroupSummary:
         follow = asyncio.current_task()
         presses = 0
 
@@ -104,8 +103,7 @@ def follow_group_on_workers(
             presses += 1
             if presses == 1:
                 err.print("stopping: the workers finish their running rows (Ctrl-C again: leave)")
-                for run in runs:
-                    run.cancel()
+                on_workers.cancel()
             elif follow is not None:
                 follow.cancel()
 
@@ -114,10 +112,9 @@ def follow_group_on_workers(
         loop.add_signal_handler(signal.SIGTERM, on_sigint)
         sink = make_group_progress(progress_mode, sys.stdout, group_id, labels, totals)  # type: ignore[arg-type]
         with sink as progress:
-            await asyncio.gather(*(run.attach(progress) for run in runs))
+            return await on_workers.follow(progress)
 
     try:
-        asyncio.run(main())
+        return asyncio.run(main())
     except asyncio.CancelledError:
         raise KeyboardInterrupt from None  # second Ctrl-C: the batches stay resumable
-    return write_group_reports(batch_engine, group_id)

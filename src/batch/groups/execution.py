@@ -23,9 +23,14 @@ __all__ = ["run_group"]
 
 
 async def run_group(
-    engine: BatchEngine, group_id: str, progress: ProgressCallback | None = None
+    engine: BatchEngine,
+    group_id: str,
+    progress: ProgressCallback | None = None,
+    *,
+    resume: bool = False,
 ) -> GroupSummary:
     """Execute every batch of the group at once; write its reports; its summary.
+    ``resume``: each batch as ``resume_batch`` takes it (its cancelled rows too).
 
     A batch that raises (busy elsewhere, flow edited) does not stop the others: the
     first such error is raised once they are done and the reports are written."""
@@ -41,8 +46,9 @@ async def run_group(
         else:
             limiter = SharedSlots(max_concurrency(engine.settings))
         shared = SharedRun(browser, limiter)
+        execute = engine.resume_batch if resume else engine.execute_batch_jobs
         results = await asyncio.gather(
-            *(engine.execute_batch_jobs(b, progress, shared=shared) for b in group.batch_ids),
+            *(execute(b, progress, shared=shared) for b in group.batch_ids),
             return_exceptions=True,
         )
     summary = write_group_reports(engine, group_id)

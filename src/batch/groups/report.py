@@ -1,6 +1,7 @@
 """The group's reports: ``index.html`` (totals, then one line per file linking to its
-batch's ``report.html``, then the refused files) and ``group.json`` (``to_dict``),
-in ``<artifacts_dir>/groups/<group_id>/`` or another folder. Each batch's own
+batch's ``report.html``, then the refused files and the batches pruned since) and
+``group.json`` (``to_dict``), in ``<artifacts_dir>/groups/<group_id>/`` or another
+folder. Each batch's own
 reports are written again first, so every link leads somewhere."""
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def render_index(summary: GroupSummary, links: dict[str, Path]) -> str:
     refused = "".join(
         f"<li><code>{escape(r.path)}</code>: {escape(r.error)}</li>" for r in summary.group.refused
     )
+    pruned = "".join(f"<li><code>{escape(b)}</code></li>" for b in summary.group.pruned)
     state = "bad" if summary.has_failures else "good"
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
@@ -90,6 +92,12 @@ def render_index(summary: GroupSummary, links: dict[str, Path]) -> str:
         + (
             f'<h2>Refused files</h2><ul class="notice" id="refused">{refused}</ul>'
             if refused
+            else ""
+        )
+        + (
+            "<h2>Batches pruned</h2><p>removed by <code>batchwright prune</code>:</p>"
+            f'<ul id="pruned">{pruned}</ul>'
+            if pruned
             else ""
         )
         + "</body></html>\n"

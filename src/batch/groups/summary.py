@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,7 @@ from batch.reports.summary import BatchSummary
 if TYPE_CHECKING:
     from batch.engine import BatchEngine
 
-__all__ = ["GROUP_SCHEMA_VERSION", "GroupSummary", "summarise_group"]
+__all__ = ["GROUP_SCHEMA_VERSION", "GroupSummary", "group_status", "summarise_group"]
 
 GROUP_SCHEMA_VERSION = 1
 """Of ``group.json`` and ``status GROUP --json`` (docs/groups.md)."""
@@ -46,11 +47,7 @@ class GroupSummary:
     @property
     def status(self) -> str:
         """running, interrupted, finished or created: the least settled batch's."""
-        statuses = {batch.status for batch in self.batches}
-        for status in (BatchStatus.RUNNING, BatchStatus.INTERRUPTED, BatchStatus.CREATED):
-            if status in statuses:
-                return status.value
-        return BatchStatus.FINISHED.value
+        return group_status(batch.status for batch in self.batches)
 
     @property
     def success_rate(self) -> float:
@@ -80,6 +77,7 @@ class GroupSummary:
             "success_rate": self.success_rate,
             "has_failures": self.has_failures,
             "refused": [r.model_dump() for r in self.group.refused],
+            "pruned": list(self.group.pruned),
             "batches": [
                 {
                     "batch_id": b.batch_id,
@@ -96,6 +94,15 @@ class GroupSummary:
                 for b in self.batches
             ],
         }
+
+
+def group_status(statuses: Iterable[BatchStatus]) -> str:
+    """A group's status from its batches': the least settled one's (running first)."""
+    present = set(statuses)
+    for status in (BatchStatus.RUNNING, BatchStatus.INTERRUPTED, BatchStatus.CREATED):
+        if status in present:
+            return status.value
+    return BatchStatus.FINISHED.value
 
 
 def summarise_group(engine: BatchEngine, group_id: str) -> GroupSummary:

@@ -5,6 +5,7 @@ valid); what may still fail at a slot (the CSV changed or vanished) is recorded.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -12,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from batch.exceptions import BatchNotFoundError, ConfigurationError
+from batch.groups.summary import group_status
+from batch.ingest.sources import is_pattern
+from batch.models import BatchStatus
 from batch.schedule.cron import parse_cron
 from batch.settings import BatchSettings, load_settings
 from batch.store import ManifestStore
@@ -44,14 +48,15 @@ def _check_options(options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _source(path: Path, base_dir: Path) -> str:
+    """A CSV file, a directory of CSVs or a glob pattern, absolute (a directory or a
+    pattern fires a group each slot: whatever files it holds then)."""
     target = path if path.is_absolute() else base_dir / path
+    if is_pattern(path):
+        return str(target)
     if target.is_dir():
-        raise ConfigurationError(
-            f"{path} is a directory: a schedule runs one CSV file for now (one batch per "
-            "file of a directory needs groups, not in this batchwright)"
-        )
+        return str(target.resolve())
     if not target.is_file():
-        raise ConfigurationError(f"no such CSV file: {path}")
+        raise ConfigurationError(f"no such CSV file or directory: {path}")
     return str(target.resolve())
 
 
@@ -110,8 +115,9 @@ class ScheduleView:
     last_outcome: str | None
     last_reason: str
     last_batch_id: str | None
+    """The last fired batch's id, or the last fired group's."""
     last_batch: dict[str, Any] = field(default_factory=dict)
-    """The last fired batch's status and counts (empty: none, or pruned since)."""
+    """The last fired batch's (or group's) status and counts (empty: none fired)."""
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,15 +128,37 @@ class ScheduleView:
         return data
 
 
-def _batch_state(store: ManifestStore, batch_id: str | None) -> dict[str, Any]:
-    if batch_id is None:
+def _batch_state(store: ManifestStore, fired_id: str | None) -> dict[str, Any]:
+    """The last fired batch's status and counts (``pruned`` once a prune removed it); of
+    a group: its batches' summed, with how many batches it has, how many files it
+    refused and how many of its batches were pruned (no status once all were)."""
+    if fired_id is None:
         return {}
-    try:
-        manifest = store.get_manifest(batch_id)
-    except BatchNotFoundError:
-        return {"pruned": True}
-    counts = {status.value: n for status, n in manifest.counts.items() if n}
-    return {"status": manifest.status.value, "total": manifest.total, "counts": counts}
+    group = store.find_group(fired_id)
+    ids = group.batch_ids if group is not None else [fired_id]
+    statuses: list[BatchStatus] = []
+    total, counts = 0, Counter[str]()
+    for batch_id in ids:
+        try:
+            manifest = store.get_manifest(batch_id)
+        except BatchNotFoundError:
+            continue  # pruned meanwhile
+        statuses.append(manifest.status)
+        total += manifest.total
+        counts.update({status.value: n for status, n in manifest.counts.items() if n})
+    if group is None:
+        if not statuses:
+            return {"pruned": True}
+        return {"status": statuses[0].value, "total": total, "counts": dict(counts)}
+    state: dict[str, Any] = {
+        "group": True,
+        "batches": len(group.batch_ids),
+        "refused": len(group.refused),
+        "pruned_batches": len(group.pruned),
+    }
+    if statuses:
+        state.update(status=group_status(statuses), total=total, counts=dict(counts))
+    return state
 
 
 def list_schedules(store: ManifestStore, now: datetime) -> list[ScheduleView]:

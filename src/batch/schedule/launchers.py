@@ -1,9 +1,10 @@
 """Launchers: what the ``Scheduler`` does with a batch it fired.
 
-``run_in_process`` runs it to its end on the caller's loop (``schedule run-due``,
-tests); ``in_background`` wraps a launcher so that a tick returns at once (the
-service); ``on_workers`` hands the rows to ``batchwright worker`` processes at the
-schedule's priority and follows the batch until it settles (its report written).
+``run_in_process`` runs it (or every batch of a fired group, on one browser) to
+its end on the caller's loop (``schedule run-due``, tests); ``in_background`` wraps
+a launcher so that a tick returns at once (the service); ``on_workers`` hands the
+rows to ``batchwright worker`` processes at the schedule's priority and follows the
+batch (or the group's batches) until it settles, its reports written.
 """
 
 from __future__ import annotations
@@ -19,24 +20,37 @@ logger = logging.getLogger("batchwright.schedule")
 
 
 async def run_in_process(launch: Launch) -> None:
-    """Execute the batch here, reports written; the engine is closed afterwards."""
+    """Execute the batch (or the group) here, reports written; the engine is closed
+    afterwards."""
     try:
-        await launch.engine.execute_batch_jobs(launch.batch_id)
+        if launch.group_id is not None:
+            await launch.engine.execute_group(launch.group_id)
+        else:
+            await launch.engine.execute_batch_jobs(launch.batch_ids[0])
     finally:
         launch.engine.close()
 
 
 def on_workers(queue: str = "batchwright") -> Launcher:
-    """A launcher sending the batch's rows to the workers on ``queue`` with the
-    schedule's priority, then following it until it settles (status, reports).
-    Celery is imported at the first launch, so a host without workers never loads it."""
+    """A launcher sending the batch's rows (every batch's, for a group) to the workers
+    on ``queue`` with the schedule's priority, then following them until they settle
+    (status, reports; a group's index too). Celery is imported at the first launch,
+    so a host without workers never loads it."""
 
     async def launch_on_workers(launch: Launch) -> None:
         from batch.distributed.dispatch import DistributedRun  # noqa: PLC0415 - Celery on demand
+        from batch.groups.workers import GroupOnWorkers  # noqa: PLC0415 - Celery on demand
 
         try:
+            if launch.group_id is not None:
+                group = GroupOnWorkers(
+                    launch.engine, launch.group_id, priority=launch.priority, queue=queue
+                )
+                group.submit()
+                await group.follow()
+                return
             run = DistributedRun(
-                launch.engine, launch.batch_id, priority=launch.priority, queue=queue
+                launch.engine, launch.batch_ids[0], priority=launch.priority, queue=queue
             )
             run.submit()
             await run.attach()
@@ -64,5 +78,5 @@ def _finished(task: asyncio.Task[None], running: set[asyncio.Task[None]], launch
     if not task.cancelled() and task.exception() is not None:
         logger.error(
             "scheduled batch %s (schedule %s) failed: %s",
-            launch.batch_id, launch.schedule, task.exception(),
+            launch.fired_id, launch.schedule, task.exception(),
         )  # fmt: skip

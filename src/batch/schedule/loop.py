@@ -40,8 +40,10 @@ class DailyRetention:
         result = apply_retention(store, self.settings, now)
         if result is not None and (result.removed or result.leftover_folders):
             logger.info(
-                "retention: %d batch(es) and %d leftover folder(s) pruned, %d bytes freed",
-                len(result.removed), len(result.leftover_folders), result.bytes_freed,
+                "retention: %d batch(es), %d group(s) and %d leftover folder(s) pruned, "
+                "%d bytes freed",
+                len(result.removed), len(result.removed_groups), len(result.leftover_folders),
+                result.bytes_freed,
             )  # fmt: skip
         return True
 

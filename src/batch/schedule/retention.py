@@ -6,6 +6,11 @@ needing review; then its artifact folder, renamed to ``.pruning-<id>`` before it
 deleted. A prune killed between the two leaves a folder without a batch, which
 nothing reads and the next prune deletes; ``list``, ``status`` and ``report`` never
 see half a batch.
+
+A group (docs/groups.md) goes once every batch of it is gone, the same way: its
+row, then its ``groups/<id>`` folder (its index report). A group keeping some of
+its batches stays; those pruned are listed in it (``status GROUP`` shows them) and
+``refresh_group`` rewrites its index without them.
 """
 
 from __future__ import annotations
@@ -13,25 +18,29 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from batch.engine import BatchEngine
 from batch.exceptions import BatchNotFoundError, ConfigurationError
+from batch.groups import write_group_reports
 from batch.models import BatchManifest, BatchStatus, JobStatus
 from batch.run.ownership import new_owner_id
 from batch.settings import BatchSettings
 from batch.store import ManifestStore
-from batch.store._retention import RetentionStore
+from batch.store._retention import OldGroup, RetentionStore
+from runtime.run_context import RunContext
 
 __all__ = [
     "PruneOptions",
     "PruneResult",
     "PruneStatus",
     "PrunedBatch",
+    "PrunedGroup",
     "apply_retention",
     "folder_size",
     "parse_age",
@@ -54,6 +63,8 @@ _UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=
           "m": timedelta(minutes=1), "s": timedelta(seconds=1)}  # fmt: skip
 _BATCH_DIR = re.compile(r"(\d{8}-\d{6})-[0-9a-f]{6}")
 """A batch's folder name (``new_batch_id``): its creation time, to the second."""
+_GROUP_DIR = re.compile(r"group-(\d{8}-\d{6})-[0-9a-f]{6}")
+"""A group's folder name (``new_group_id``), under ``<artifacts_dir>/groups``."""
 _PRUNING = ".pruning-"
 
 
@@ -85,14 +96,27 @@ class PrunedBatch:
     bytes: int
 
 
+@dataclass(frozen=True)
+class PrunedGroup:
+    group_id: str
+    created_at: str
+    bytes: int
+    """Of its ``groups/<id>`` folder (its batches' folders are counted with them)."""
+
+
 @dataclass
 class PruneResult:
     dry_run: bool
     removed: list[PrunedBatch] = field(default_factory=list)
     kept: dict[str, str] = field(default_factory=dict)
     """Old batches left alone, and why (running, rows needing review)."""
+    removed_groups: list[PrunedGroup] = field(default_factory=list)
+    """Groups whose every batch is gone (or goes with this prune)."""
+    partial_groups: list[str] = field(default_factory=list)
+    """Groups that lost some batches to this prune and keep others."""
     leftover_folders: list[str] = field(default_factory=list)
-    """Folders without a batch (an interrupted prune's) deleted too."""
+    """Folders without a batch or group (an interrupted prune's) deleted too; a
+    group's as ``groups/<name>``."""
     bytes_freed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -142,16 +166,20 @@ def prune(
     now: datetime,
     *,
     between_steps: Callable[[str], None] | None = None,
+    refresh_group: Callable[[str], object] | None = None,
 ) -> PruneResult:
-    """Remove the batches created before ``now - older_than`` that ``options`` select.
-    Whether a batch runs is read from its leases, in real time whatever ``now`` is.
+    """Remove the batches created before ``now - older_than`` that ``options`` select,
+    then the old groups left without a batch. Whether a batch runs is read from its
+    leases, in real time whatever ``now`` is.
 
-    ``between_steps(batch_id)`` runs after a batch's rows are gone and before its folder
-    goes (tests kill a prune there)."""
+    ``between_steps(id)`` runs after a batch's (or group's) rows are gone and before
+    its folder goes (tests kill a prune there); ``refresh_group(group_id)`` rewrites
+    the reports of a group that lost some of its batches (the CLI's does)."""
     cutoff = now - options.older_than
     retention = RetentionStore(store)
     result = PruneResult(dry_run=options.dry_run)
     owner = f"prune:{new_owner_id()}"
+    groups = retention.groups_created_before(cutoff)  # with their batches, before any goes
     for batch_id in retention.created_before(cutoff):
         try:
             manifest = store.get_manifest(batch_id)
@@ -175,8 +203,40 @@ def prune(
         created = manifest.created_at.isoformat()
         result.removed.append(PrunedBatch(batch_id, created, kind.value, size))
         result.bytes_freed += size
+    _prune_groups(retention, groups, artifacts_dir / "groups", result, between_steps)
+    if refresh_group is not None and not options.dry_run:
+        for group_id in result.partial_groups:
+            refresh_group(group_id)
     _leftovers(store, artifacts_dir, cutoff, result)
     return result
+
+
+def _prune_groups(
+    retention: RetentionStore,
+    groups: Mapping[str, OldGroup],
+    groups_dir: Path,
+    result: PruneResult,
+    between_steps: Callable[[str], None] | None,
+) -> None:
+    """Remove the old ``groups`` (as they were before the batches went) none of whose
+    batches is left; note those that keep some."""
+    removed = {batch.batch_id for batch in result.removed}
+    for group_id, group in groups.items():
+        left = [batch_id for batch_id in group.batch_ids if batch_id not in removed]
+        if left:
+            if len(left) < len(group.batch_ids):
+                result.partial_groups.append(group_id)
+            continue
+        folder = groups_dir / group_id
+        size = folder_size(folder)
+        if not result.dry_run:
+            if not retention.delete_group(group_id):
+                continue  # a batch joined it meanwhile
+            if between_steps is not None:
+                between_steps(group_id)
+            remove_folder(folder)
+        result.removed_groups.append(PrunedGroup(group_id, group.created_at, size))
+        result.bytes_freed += size
 
 
 def _dry_reason(
@@ -198,14 +258,30 @@ def _dry_reason(
 def _leftovers(
     store: ManifestStore, artifacts_dir: Path, cutoff: datetime, result: PruneResult
 ) -> None:
-    """Folders an interrupted prune left: ``.pruning-*``, and batch folders older than the
-    cutoff whose batch is no longer in the store."""
-    if not artifacts_dir.is_dir():
+    """Folders an interrupted prune left: ``.pruning-*``, and batch (or group) folders
+    older than the cutoff whose batch (or group) is no longer in the store."""
+    _sweep(artifacts_dir, "", _BATCH_DIR, lambda name: _has_batch(store, name), cutoff, result)
+    groups_dir = artifacts_dir / "groups"
+    _sweep(
+        groups_dir, "groups/", _GROUP_DIR, lambda name: store.find_group(name) is not None,
+        cutoff, result,
+    )  # fmt: skip
+
+
+def _sweep(  # noqa: PLR0917 - private: the folder, how its entries are named and found
+    folder: Path,
+    label: str,
+    names: re.Pattern[str],
+    known: Callable[[str], bool],
+    cutoff: datetime,
+    result: PruneResult,
+) -> None:
+    if not folder.is_dir():
         return
-    for entry in sorted(artifacts_dir.iterdir()):
+    for entry in sorted(folder.iterdir()):
         if not entry.is_dir() or entry.is_symlink():
             continue
-        if not entry.name.startswith(_PRUNING) and not _orphan(store, entry, cutoff):
+        if not entry.name.startswith(_PRUNING) and not _orphan(entry, names, known, cutoff):
             continue
         size = folder_size(entry)
         if not result.dry_run:
@@ -213,33 +289,43 @@ def _leftovers(
                 shutil.rmtree(entry, ignore_errors=True)
             else:
                 remove_folder(entry)
-        result.leftover_folders.append(entry.name)
+        result.leftover_folders.append(label + entry.name)
         result.bytes_freed += size
 
 
-def _orphan(store: ManifestStore, entry: Path, cutoff: datetime) -> bool:
-    found = _BATCH_DIR.fullmatch(entry.name)
+def _has_batch(store: ManifestStore, batch_id: str) -> bool:
+    try:
+        store.get_manifest(batch_id)
+    except BatchNotFoundError:
+        return False
+    return True
+
+
+def _orphan(
+    entry: Path, names: re.Pattern[str], known: Callable[[str], bool], cutoff: datetime
+) -> bool:
+    found = names.fullmatch(entry.name)
     if found is None:
         return False
     try:
         created = datetime.strptime(found.group(1), "%Y%m%d-%H%M%S").replace(tzinfo=UTC)
     except ValueError:
         return False  # digits that are no date: not a batch's folder
-    if created >= cutoff:
-        return False
-    try:
-        store.get_manifest(entry.name)
-    except BatchNotFoundError:
-        return True
-    return False
+    return created < cutoff and not known(entry.name)
 
 
 def apply_retention(
     store: ManifestStore, settings: BatchSettings, now: datetime
 ) -> PruneResult | None:
     """The ``retention_days`` setting applied once (the service calls it daily): the
-    batches older than that, finished or not, pruned; None when retention is off."""
+    batches older than that, finished or not, pruned, then the groups left without a
+    batch (a group keeping some has its index rewritten); None when retention is off."""
     if settings.retention_days is None:
         return None
     options = PruneOptions(older_than=timedelta(days=settings.retention_days))
-    return prune(store, settings.artifacts_dir, options, now)
+
+    def refresh(group_id: str) -> None:
+        with BatchEngine(RunContext(settings=settings)) as engine:
+            write_group_reports(engine, group_id)
+
+    return prune(store, settings.artifacts_dir, options, now, refresh_group=refresh)

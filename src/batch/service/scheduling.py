@@ -1,10 +1,11 @@
 """The service's scheduler: ``batchwright serve`` fires the store's schedules and
 applies ``retention_days`` on its own loop (``run_scheduler``, docs/schedules.md).
 
-A fired batch goes through the server's ``Launcher`` like one created by the API, so
-it streams live progress and webhooks, waits its turn under ``max_running_batches``,
-and goes to the workers with the schedule's priority when ``broker_url`` is set. Two
-servers on one store fire each slot once: the ``ScheduleStore`` slot lease decides.
+A fired batch (each batch of a fired group) goes through the server's ``Launcher``
+like one created by the API, so it streams live progress and webhooks, waits its
+turn under ``max_running_batches``, and goes to the workers with the schedule's
+priority when ``broker_url`` is set. Two servers on one store fire each slot once:
+the ``ScheduleStore`` slot lease decides.
 """
 
 from __future__ import annotations
@@ -34,19 +35,21 @@ def recorded_options(options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def service_launcher(state: ServiceState) -> Launcher:
-    """Hands a fired batch to the server's launcher with its schedule's options."""
+    """Hands a fired batch (every batch of a fired group, which the store already
+    records, as ``POST /api/v1/groups`` starts them) to the server's launcher with its
+    schedule's options."""
 
     async def launch(fired: Launch) -> None:
         try:
-            options = ScheduleStore(state.store).get(fired.schedule).options
-            state.store.record_run_settings(
-                fired.batch_id, {SERVICE_OPTIONS: recorded_options(options)}
-            )
+            options = recorded_options(ScheduleStore(state.store).get(fired.schedule).options)
+            for batch_id in fired.batch_ids:
+                state.store.record_run_settings(batch_id, {SERVICE_OPTIONS: options})
         finally:
             fired.engine.close()  # the launcher builds its own engine on the server's store
         try:
-            state.launcher.start(fired.batch_id)
-        except RuntimeError as exc:  # shutting down: the batch stays created, resumable
+            for batch_id in fired.batch_ids:
+                state.launcher.start(batch_id)
+        except RuntimeError as exc:  # shutting down: the batches stay created, resumable
             raise BatchEngineError(str(exc)) from None
 
     return launch

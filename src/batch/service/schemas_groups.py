@@ -77,6 +77,7 @@ class GroupOut(BaseModel):
     success_rate: float
     has_failures: bool
     refused: list[RefusedOut]
+    pruned: list[str] = Field(description="Ids of its batches a prune removed since.")
     batches: list[GroupBatchOut]
     report: str = Field(description="The group's index page, through the API.")
 

@@ -27,18 +27,29 @@ class ScheduleCreate(BatchOptions):
     timezone: str = Field(
         default="UTC", min_length=1, max_length=100, description="IANA zone of the cron times."
     )
-    csv_path: str = Field(min_length=1, max_length=4096)
+    csv_path: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="A CSV file, a directory of CSVs or a glob pattern under `base_dir` "
+        "(a directory or a pattern fires a group, one batch per file, at each slot).",
+    )
     flow_path: str | None = Field(default=None, min_length=1, max_length=4096)
     flow_name: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class LastBatch(BaseModel):
-    """The last fired batch: its status and rows per status, or ``pruned`` since."""
+    """The last fired batch: its status and rows per status, or ``pruned`` since; of a
+    group, its batches' summed (``group`` true), with how many batches and refused
+    files it has and how many of its batches were pruned."""
 
     pruned: bool = False
     status: str | None = None
     total: int | None = None
     counts: dict[str, int] = Field(default_factory=dict)
+    group: bool = False
+    batches: int | None = None
+    refused: int | None = None
+    pruned_batches: int | None = None
 
 
 class ScheduleInfo(BaseModel):
@@ -48,7 +59,8 @@ class ScheduleInfo(BaseModel):
     cron: str
     timezone: str
     csv_path: str
-    """The CSV file each slot runs (absolute, on the server)."""
+    """The CSV file (or directory, or pattern: a group) each slot runs (absolute, on
+    the server)."""
     flow: str
     paused: bool
     next_run: datetime | None

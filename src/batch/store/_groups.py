@@ -93,6 +93,7 @@ class GroupRecords:
                 "sources": json.loads(row["sources"]),
                 "batch_ids": list(members),
                 "refused": json.loads(row["refused"]),
+                "pruned": json.loads(row["pruned"]),
             }
         )
 

@@ -2,13 +2,17 @@
 
 A batch is deleted in one transaction that first takes its lease (the same guarded
 ``UPDATE`` an engine's ``acquire_batch`` is), then re-checks that nothing runs it and
-that no row waits for review, then deletes its attempts, jobs, and the batch. A
-prune killed at any moment leaves each batch whole or gone, never half; ``list``,
-``status`` and ``report`` read a consistent store either way.
+that no row waits for review, then notes it in its group's ``pruned`` list (its
+membership goes with it), then deletes its attempts, jobs, and the batch. A group
+goes once it has no batch left, in a transaction of its own. A prune killed at any
+moment leaves each batch and group whole or gone, never half; ``list``, ``status``
+and ``report`` read a consistent store either way.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, text
@@ -16,7 +20,7 @@ from sqlalchemy import Connection, text
 from batch.store import _codec as codec
 from batch.store.manifest import ManifestStore
 
-__all__ = ["RetentionStore"]
+__all__ = ["OldGroup", "RetentionStore"]
 
 _TAKE = text(
     "UPDATE batches SET owner = :owner, lease_expires_at = :expires WHERE batch_id = :batch_id"
@@ -36,6 +40,20 @@ _QUEUED_ON_WORKERS = text(
     " AND b.settings LIKE '%\"workers\"%'"
 )
 _REVIEW = text("SELECT COUNT(*) FROM jobs WHERE batch_id = :batch_id AND status = 'needs_review'")
+_GROUP_OF = text(
+    "SELECT g.group_id, g.pruned FROM batch_group_members m"
+    " JOIN batch_groups g ON g.group_id = m.group_id WHERE m.batch_id = :batch_id"
+)
+_NOTE_PRUNED = text("UPDATE batch_groups SET pruned = :pruned WHERE group_id = :group_id")
+_OLD_GROUPS = text(
+    "SELECT g.group_id, g.created_at, m.batch_id FROM batch_groups g"
+    " LEFT JOIN batch_group_members m ON m.group_id = g.group_id"
+    " WHERE g.created_at < :cutoff ORDER BY g.created_at, g.group_id, m.position"
+)
+_DELETE_EMPTY_GROUP = text(
+    "DELETE FROM batch_groups WHERE group_id = :group_id AND NOT EXISTS"
+    " (SELECT 1 FROM batch_group_members WHERE group_id = :group_id)"
+)
 _DELETES = (
     text(
         "DELETE FROM attempts WHERE job_id IN (SELECT job_id FROM jobs WHERE batch_id = :batch_id)"
@@ -63,6 +81,21 @@ def _activity(conn: Connection, batch_id: str, now: str) -> str | None:
     if queued:
         return f"{queued} row(s) queued on the workers"
     return None
+
+
+def _note_in_group(conn: Connection, batch_id: str) -> None:
+    """Add ``batch_id`` to its group's ``pruned`` list, if it is in a group."""
+    row = conn.execute(_GROUP_OF, {"batch_id": batch_id}).first()
+    if row is not None:
+        pruned = [*json.loads(row.pruned), batch_id]
+        conn.execute(_NOTE_PRUNED, {"group_id": row.group_id, "pruned": json.dumps(pruned)})
+
+
+@dataclass(frozen=True)
+class OldGroup:
+    created_at: str
+    """ISO 8601, as stored."""
+    batch_ids: list[str]
 
 
 class _Kept(Exception):
@@ -112,8 +145,27 @@ class RetentionStore:
                         reason = f"{review} row(s) need review (--include-review prunes them)"
                 if reason is not None:
                     raise _Kept(reason)
+                _note_in_group(conn, batch_id)
                 for statement in _DELETES:
                     conn.execute(statement, params)
         except _Kept as kept:
             return str(kept)
         return None
+
+    def groups_created_before(self, cutoff: datetime) -> dict[str, OldGroup]:
+        """The groups created before ``cutoff``, oldest first, with the batches they
+        still have."""
+        groups: dict[str, OldGroup] = {}
+        with self.store.transaction(write=False) as conn:
+            rows = conn.execute(_OLD_GROUPS, {"cutoff": codec.to_iso(cutoff)}).all()
+        for group_id, created_at, batch_id in rows:
+            group = groups.setdefault(str(group_id), OldGroup(str(created_at), []))
+            if batch_id is not None:
+                group.batch_ids.append(str(batch_id))
+        return groups
+
+    def delete_group(self, group_id: str) -> bool:
+        """Delete the group's row if no batch is left in it; whether it was deleted."""
+        with self.store.transaction() as conn:
+            deleted = conn.execute(_DELETE_EMPTY_GROUP, {"group_id": group_id}).rowcount
+        return bool(deleted == 1)

@@ -98,15 +98,6 @@ def test_a_bad_schedule_exits_2_naming_the_field(
     assert listed(workdir) == []
 
 
-def test_a_directory_is_refused_for_now(workdir: Path) -> None:
-    result = batchwright(
-        "schedule", "add", "n", ".", "--cron", "0 2 * * *", "--flow", "add_customer.yaml",
-        cwd=workdir,
-    )  # fmt: skip
-    assert result.returncode == 2
-    assert "is a directory" in result.stderr
-
-
 def backdate(workdir: Path, name: str) -> None:
     """As if the schedule had been added long ago: its yearly slot is due (and missed)."""
     with (
@@ -145,6 +136,43 @@ def test_run_due_fires_a_due_slot_and_runs_its_batch_against_the_site(
     assert view["last_batch"]["status"] == "finished"
     assert "nothing due" in batchwright("schedule", "run-due", cwd=workdir).stdout, "missed once"
     assert (workdir / "artifacts" / batch_id / "report.html").is_file()
+
+
+@pytest.mark.browser
+def test_a_schedule_on_a_directory_fires_a_group_that_schedule_list_shows(
+    workdir: Path, site_url: str, site: Any
+) -> None:
+    exports = workdir / "exports"
+    exports.mkdir()
+    for name in ("a.csv", "b.csv", "c.csv"):
+        shutil.copy(workdir / "two.csv", exports / name)
+    (exports / "bad.csv").write_text("colour,size\nred,2\n", encoding="utf-8")
+    added = batchwright(
+        "schedule", "add", "folder", "exports", "--cron", "0 0 1 1 *", "--flow",
+        "add_customer.yaml", "--base-url", site_url, cwd=workdir,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    backdate(workdir, "folder")
+    fired = batchwright("schedule", "run-due", "--json", cwd=workdir)
+    assert fired.returncode == 0, fired.stderr
+    (result,) = json.loads(fired.stdout)
+    assert result["outcome"] == "fired"
+    group_id = result["batch_id"]
+    status = json.loads(batchwright("status", group_id, "--json", cwd=workdir).stdout)
+    assert (status["status"], status["total"], status["counts"]["completed"]) == (
+        "finished",
+        6,
+        6,
+    )
+    assert [Path(r["path"]).name for r in status["refused"]] == ["bad.csv"]
+    (view,) = listed(workdir)
+    assert view["last_batch_id"] == group_id
+    assert view["last_batch"]["status"] == "finished"
+    assert (view["last_batch"]["batches"], view["last_batch"]["refused"]) == (3, 1)
+    table = batchwright("schedule", "list", cwd=workdir).stdout
+    assert "finished: 6 completed" in table
+    assert "3 batches, 1 refused" in table
+    assert (workdir / "artifacts" / "groups" / group_id / "index.html").is_file()
 
 
 # --- prune ---------------------------------------------------------------------------
@@ -202,7 +230,7 @@ def test_prune_dry_run_then_prune(
     kept = prune(workdir, store_env, "--keep-failed")
     assert kept.returncode == 0, kept.stderr
     assert f"removed {batches[0]} (finished" in kept.stdout
-    assert "1 batch(es) removed" in kept.stdout
+    assert "1 batch(es) and 0 group(s) removed" in kept.stdout
     assert "KB freed" in kept.stdout
     rest = json.loads(batchwright("list", "--json", cwd=workdir, env=store_env).stdout)
     assert [b["batch_id"] for b in rest] == [batches[1]]
@@ -244,3 +272,86 @@ def test_a_prune_killed_between_rows_and_folder_leaves_a_readable_store(
     assert again["leftover_folders"] == [first]
     assert again["bytes_freed"] > 400_000
     assert sorted(p.name for p in (workdir / "artifacts").iterdir() if p.is_dir()) == []
+
+
+@pytest.fixture
+async def group(workdir: Path, store_env: dict[str, str]) -> tuple[str, list[str]]:
+    """A group of two batches run by a scripted runner, its reports written, more than
+    a second old: its id and its batches'."""
+    config = {
+        "base_dir": workdir,
+        "artifacts_dir": workdir / "artifacts",
+        "store_url": store_env.get("BATCH_STORE_URL"),
+    }
+    settings = load_settings(config, read_env=False)
+    (workdir / "exports").mkdir()
+    for name in ("a.csv", "b.csv"):
+        shutil.copy(workdir / "two.csv", workdir / "exports" / name)
+    runner = ScriptedRunner()
+    with BatchEngine(RunContext(settings=settings), runner_factory=runner.bind) as engine:
+        made = engine.create_batch_group("exports", "add_customer.yaml")
+        await engine.execute_group(made.group_id)
+    time.sleep(1.1)  # noqa: ASYNC251 - `--older-than 1s` must see them as old
+    return made.group_id, made.batch_ids
+
+
+def test_a_prune_killed_midway_leaves_a_group_readable_and_the_next_one_removes_it(
+    workdir: Path, group: tuple[str, list[str]], store_env: dict[str, str]
+) -> None:
+    group_id, (first, second) = group
+    process = subprocess.Popen(
+        [sys.executable, "-m", "batch", "prune", "--older-than", "1s"],
+        cwd=workdir,
+        env=cli_env() | store_env | {"BATCHWRIGHT_TEST_PRUNE_PAUSE_S": "60"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert line.strip() == f"rows of {first} deleted", line + process.stderr.read()
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    listing = batchwright("list", "--json", cwd=workdir, env=store_env)
+    assert listing.returncode == 0, listing.stderr
+    assert [(b["batch_id"], b["group_id"]) for b in json.loads(listing.stdout)] == [
+        (second, group_id)
+    ]
+    status = batchwright("status", group_id, "--json", cwd=workdir, env=store_env)
+    assert status.returncode == 0, status.stderr
+    summary = json.loads(status.stdout)
+    assert ([b["batch_id"] for b in summary["batches"]], summary["pruned"]) == ([second], [first])
+    table = batchwright("status", group_id, cwd=workdir, env=store_env)
+    assert table.returncode == 0, table.stderr
+    assert f"{first}" in table.stdout
+    assert "pruned" in table.stdout
+    report = batchwright("report", group_id, cwd=workdir, env=store_env)
+    assert report.returncode == 0, report.stderr
+    index = workdir / "artifacts" / "groups" / group_id / "index.html"
+    assert f'<ul id="pruned"><li><code>{first}</code></li></ul>' in index.read_text()
+
+    again = prune(workdir, store_env, "--json")
+    assert again.returncode == 0, again.stderr
+    result = json.loads(again.stdout)
+    assert [b["batch_id"] for b in result["removed"]] == [second]
+    assert [g["group_id"] for g in result["removed_groups"]] == [group_id]
+    assert result["leftover_folders"] == [first]
+    assert not (workdir / "artifacts" / "groups" / group_id).exists()
+    gone = batchwright("status", group_id, cwd=workdir, env=store_env)
+    assert gone.returncode == 2
+    assert group_id in gone.stderr
+
+
+def test_prune_prints_the_groups_it_removes(
+    workdir: Path, group: tuple[str, list[str]], store_env: dict[str, str]
+) -> None:
+    group_id, _ = group
+    dry = prune(workdir, store_env, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"would remove group {group_id}" in dry.stdout
+    assert "2 batch(es) and 1 group(s) would remove" in dry.stdout
+    assert (workdir / "artifacts" / "groups" / group_id / "index.html").is_file()
+    done = prune(workdir, store_env)
+    assert f"removed group {group_id}" in done.stdout
+    assert "2 batch(es) and 1 group(s) removed" in done.stdout
+    assert list((workdir / "artifacts" / "groups").iterdir()) == []

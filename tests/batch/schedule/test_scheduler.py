@@ -59,17 +59,17 @@ async def test_a_due_slot_fires_once_and_its_batch_records_the_schedule(
     assert (fired.schedule, fired.slot, fired.outcome) == ("nightly", at(2, 2), "fired")
     assert await scheduler.tick(at(2, 2, 1)) == [], "the same slot never twice"
     (launch,) = recorder.launches
-    assert (launch.batch_id, launch.priority) == (fired.batch_id, "high")
+    assert (launch.batch_ids, launch.group_id, launch.priority) == ((fired.batch_id,), None, "high")
     assert launch.engine.settings.concurrency == 3
-    manifest = store.get_manifest(launch.batch_id)
+    manifest = store.get_manifest(launch.batch_ids[0])
     assert manifest.settings["schedule"] == {"name": "nightly", "slot": at(2, 2).isoformat()}
     assert manifest.total == 2
-    assert ScheduleStore(store).schedule_of(launch.batch_id) == "nightly"
+    assert ScheduleStore(store).schedule_of(launch.batch_ids[0]) == "nightly"
     (view,) = list_schedules(store, at(2, 3))
     assert (view.last_slot, view.last_outcome, view.last_batch_id) == (
         at(2, 2),
         "fired",
-        launch.batch_id,
+        launch.batch_ids[0],
     )
     assert view.last_batch == {"status": "created", "total": 2, "counts": {"pending": 2}}
     assert view.next_run == at(3, 2)
@@ -245,8 +245,7 @@ def test_an_invalid_schedule_is_refused_before_it_is_stored(
     cases = {
         "--cron '0 25 * * *' is not a valid": {"cron": "0 25 * * *"},
         "--tz 'Mars/Olympus' is not a known time zone": {"timezone": "Mars/Olympus"},
-        "is a directory": {"source": csv_file.parent},
-        "no such CSV file": {"source": csv_file.with_name("nope.csv")},
+        "no such CSV file or directory": {"source": csv_file.with_name("nope.csv")},
         "schedule name 'a b'": {"name": "a b"},
         "setting 'max_retries' = -1": {"options": {"max_retries": -1}},
         "setting 'priority' = 'urgent'": {"options": {"priority": "urgent"}},

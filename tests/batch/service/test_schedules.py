@@ -130,12 +130,51 @@ def test_a_schedule_added_through_the_api_fires_in_the_server(
         assert [b["batch_id"] for b in batches["items"]] == [batch_id]
 
 
+def test_a_schedule_on_a_directory_fires_a_group_in_the_server(
+    start_server: StartService, site_url: str, site: Any
+) -> None:
+    server = start_server(base_url=site_url, **FAST)
+    two_customers(server.workdir)
+    exports = server.workdir / "exports"
+    exports.mkdir()
+    lines = (server.workdir / "customers.csv").read_text(encoding="utf-8").splitlines()
+    (exports / "a.csv").write_text("\n".join(lines[:2]) + "\n", encoding="utf-8")
+    (exports / "b.csv").write_text("\n".join([lines[0], lines[2]]) + "\n", encoding="utf-8")
+    (exports / "bad.csv").write_text("colour\nred\n", encoding="utf-8")
+    with server.client(server.write_key) as writer, server.client(server.read_key) as reader:
+        added = writer.post("/api/v1/schedules", json=schedule_body("folder", csv_path="exports"))
+        assert added.status_code == 201, added.text
+        assert added.json()["csv_path"] == str(exports.resolve())
+        backdate(store_url(server), "folder")
+
+        def finished() -> dict[str, Any] | None:
+            found: dict[str, Any] = reader.get("/api/v1/schedules/folder").json()
+            batch = found["last_batch"] or {}
+            return found if batch.get("status") == BatchStatus.FINISHED.value else None
+
+        shown = poll(finished, why="the schedule's group to finish")
+        group_id = shown["last_batch_id"]
+        assert group_id.startswith("group-")
+        assert shown["last_batch"] | {"counts": None} == {
+            "pruned": False, "status": "finished", "total": 2, "counts": None,
+            "group": True, "batches": 2, "refused": 1, "pruned_batches": 0,
+        }  # fmt: skip
+        group = reader.get(f"/api/v1/groups/{group_id}").json()
+        assert [r["path"] for r in group["refused"]] == [str(exports.resolve() / "bad.csv")]
+        assert group["counts"]["completed"] == 2
+        with ManifestStore(store_url(server)) as store:
+            for batch in group["batches"]:
+                settings = store.get_manifest(batch["batch_id"]).settings
+                assert settings["schedule"]["name"] == "folder"
+                assert "service_options" in settings
+    assert len(site.state.customers) == 2
+
+
 def test_the_schedule_api_refuses_naming_the_field(
     start_server: StartService, tmp_path: Path
 ) -> None:
     server = start_server(**FAST)
     two_customers(server.workdir)
-    (server.workdir / "folder").mkdir()
     outside = tmp_path / "outside.csv"
     outside.write_text("a\n1\n", encoding="utf-8")
 
@@ -158,8 +197,9 @@ def test_the_schedule_api_refuses_naming_the_field(
         assert "outside the base directory" in refused(
             writer, 422, "csv_path", csv_path=str(outside)
         )
-        assert "no such CSV file: gone.csv" in refused(writer, 422, "csv_path", csv_path="gone.csv")
-        assert "directory" in refused(writer, 422, "csv_path", csv_path="folder")
+        assert "no such CSV file or directory: gone.csv" in refused(
+            writer, 422, "csv_path", csv_path="gone.csv"
+        )
         refused(writer, 422, "flow", flow_path=None)
         refused(writer, 422, "flow_path", flow_path="missing.yaml")
         refused(writer, 422, "name", name="no spaces")

@@ -110,6 +110,7 @@ def group_out(state: ServiceState, summary: GroupSummary) -> GroupOut:
         success_rate=summary.success_rate,
         has_failures=summary.has_failures,
         refused=[RefusedOut(path=r.path, error=r.error) for r in summary.group.refused],
+        pruned=list(summary.group.pruned),
         batches=[
             GroupBatchOut(
                 batch_id=b.batch_id,
