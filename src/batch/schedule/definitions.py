@@ -165,7 +165,12 @@ def list_schedules(store: ManifestStore, now: datetime) -> list[ScheduleView]:
     """Every schedule with its next slot after ``now`` and its last result."""
     views = []
     for record in ScheduleStore(store).all():
-        cron = parse_cron(record.cron, record.timezone)
+        try:
+            next_run = (
+                None if record.paused else parse_cron(record.cron, record.timezone).following(now)
+            )
+        except ConfigurationError:  # stored by an older batchwright that let it pass
+            next_run = None
         views.append(
             ScheduleView(
                 name=record.name,
@@ -174,7 +179,7 @@ def list_schedules(store: ManifestStore, now: datetime) -> list[ScheduleView]:
                 source=record.source,
                 flow=record.flow,
                 paused=record.paused,
-                next_run=None if record.paused else cron.following(now),
+                next_run=next_run,
                 last_slot=record.last_slot,
                 last_outcome=record.last_outcome,
                 last_reason=record.last_reason,

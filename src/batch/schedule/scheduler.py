@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from batch.engine import BatchEngine
-from batch.exceptions import BatchEngineError
+from batch.exceptions import BatchEngineError, ConfigurationError
 from batch.ingest.sources import is_pattern
 from batch.run.ownership import new_owner_id
 from batch.schedule.cron import parse_cron
@@ -100,12 +100,16 @@ class Scheduler:
         engine_factory: EngineFactory,
         *,
         instance: str | None = None,
+        held_here: Callable[[str], bool] | None = None,
     ) -> None:
         self.store = store
         self.schedules = ScheduleStore(store)
         self.launcher = launcher
         self.engine_factory = engine_factory
         self.instance = instance or new_owner_id()
+        self.held_here = held_here
+        """Whether the launcher still holds a batch it has no lease for yet (queued
+        behind ``max_running_batches`` in the service): still running, for the skip."""
 
     async def tick(self, now: datetime) -> list[SlotResult]:
         """Fire every slot due at ``now`` (at most one per schedule); what came of each.
@@ -113,7 +117,11 @@ class Scheduler:
         A slot another scheduler took is not in the list."""
         results = []
         for record in self.schedules.all():
-            slot = self.due_slot(record, now)
+            try:
+                slot = self.due_slot(record, now)
+            except ConfigurationError as exc:  # one bad schedule must not stop the others
+                logger.error("schedule %s cannot fire: %s", record.name, exc)
+                continue
             if slot is None or not self.schedules.take_slot(record.name, slot, self.instance, now):
                 continue
             try:
@@ -173,7 +181,8 @@ class Scheduler:
         group = self.store.find_group(previous)
         retention = RetentionStore(self.store)
         for batch_id in group.batch_ids if group is not None else [previous]:
-            busy = retention.activity(batch_id)
+            held = self.held_here is not None and self.held_here(batch_id)
+            busy = "queued here" if held else retention.activity(batch_id)
             if busy is not None:
                 of = f" of group {previous}" if group is not None else ""
                 return f"previous batch {batch_id}{of} still runs ({busy})"

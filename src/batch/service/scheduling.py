@@ -64,7 +64,10 @@ def service_scheduler(state: ServiceState) -> Scheduler:
     def engine_for(options: Mapping[str, Any]) -> BatchEngine:
         return BatchEngine(RunContext(settings=state.settings), config=options)
 
-    return Scheduler(state.store, service_launcher(state), engine_for)
+    def held_here(batch_id: str) -> bool:  # queued behind max_running_batches: no lease yet
+        return state.launcher.state_of(batch_id) != "idle"
+
+    return Scheduler(state.store, service_launcher(state), engine_for, held_here=held_here)
 
 
 def start_scheduling(state: ServiceState) -> asyncio.Task[None] | None:

@@ -25,7 +25,7 @@ from batch.schedule import (
     run_scheduler,
 )
 from batch.store import ManifestStore
-from batch.store._schedules import ScheduleStore
+from batch.store._schedules import ScheduleRecord, ScheduleStore
 
 from .conftest import Recorder
 
@@ -115,6 +115,51 @@ async def test_a_schedule_whose_previous_batch_still_runs_skips_the_slot(
     assert view.last_batch_id == first.batch_id, "the last batch it fired"
     (fired,) = await scheduler.tick(at(4, 2))
     assert fired.outcome == "fired", "once the batch is done, the next slot fires"
+
+
+async def test_a_batch_its_launcher_still_holds_skips_the_slot_without_a_lease(
+    store: ManifestStore,
+    csv_file: Path,
+    make_settings: Any,
+    engine_factory: EngineFactory,
+    recorder: Recorder,
+) -> None:
+    """The service queues a fired batch behind ``max_running_batches``: no engine holds
+    it yet, but it has not run either."""
+    nightly(store, csv_file, make_settings)
+    queued: set[str] = set()
+    scheduler = Scheduler(store, recorder, engine_factory, held_here=queued.__contains__)
+    (first,) = await scheduler.tick(at(2, 2))
+    assert first.batch_id is not None
+    queued.add(first.batch_id)
+    (skipped,) = await scheduler.tick(at(3, 2))
+    assert (skipped.outcome, skipped.reason) == (
+        "skipped",
+        f"previous batch {first.batch_id} still runs (queued here)",
+    )
+    queued.clear()
+    (fired,) = await scheduler.tick(at(4, 2))
+    assert fired.outcome == "fired"
+
+
+async def test_a_stored_schedule_that_cannot_fire_does_not_stop_the_others(
+    store: ManifestStore,
+    csv_file: Path,
+    make_settings: Any,
+    engine_factory: EngineFactory,
+    recorder: Recorder,
+) -> None:
+    """A cron an older batchwright let through (31 February) is logged and passed over."""
+    broken = ScheduleRecord("broken", "0 0 31 2 *", "UTC", str(csv_file), "add_customer.yaml")
+    ScheduleStore(store).add(broken, T0)
+    nightly(store, csv_file, make_settings)
+    scheduler = Scheduler(store, recorder, engine_factory)
+    assert [(r.schedule, r.outcome) for r in await scheduler.tick(at(2, 2))] == [
+        ("nightly", "fired")
+    ]
+    views = {view.name: view for view in list_schedules(store, at(2, 3))}
+    assert views["broken"].next_run is None
+    assert views["nightly"].next_run == at(3, 2)
 
 
 async def test_a_paused_schedule_fires_nothing_and_resumes_at_its_next_slot(
