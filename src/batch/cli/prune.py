@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 
 from batch.cli import output as cli_output
-from batch.cli.app import engine, out
+from batch.cli.app import engine, handle_errors, out
+from batch.cli.global_options import with_global_options
 from batch.groups import write_group_reports
 from batch.schedule.retention import PruneOptions, PruneResult, PruneStatus, parse_age, prune
 from batch.schedule.scheduler import utc_now
@@ -57,6 +58,8 @@ def _print(result: PruneResult) -> None:
     )
 
 
+@with_global_options
+@handle_errors
 def prune_command(
     older_than: Annotated[str, typer.Option("--older-than", help="Age, e.g. 30d, 12h, 2w.")],
     status: Annotated[

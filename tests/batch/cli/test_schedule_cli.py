@@ -237,6 +237,15 @@ def test_prune_dry_run_then_prune(
     assert not (workdir / "artifacts" / batches[0]).exists()
 
 
+def test_prune_refuses_a_bad_age_with_exit_2_and_no_traceback(
+    workdir: Path, store_env: dict[str, str]
+) -> None:
+    refused = batchwright("prune", "--older-than", "30 days", cwd=workdir, env=store_env)
+    assert refused.returncode == 2
+    assert "--older-than '30 days'" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def test_a_prune_killed_between_rows_and_folder_leaves_a_readable_store(
     workdir: Path, batches: list[str], store_env: dict[str, str]
 ) -> None:
