@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from dashboard_session import signed_in
 from paths import FLOWS
 from playwright.async_api import Browser, expect
 from service_server import ServiceProcess, StartService
-from watched_page import Watched
 
 from batch.engine import BatchEngine
 from batch.models import BatchStatus
@@ -27,20 +27,6 @@ pytestmark = pytest.mark.browser
 HOSTILE = "<script>window.pwned = 1</script>"
 ROWS = 8
 HOSTILE_IMG = '<img src="x" onerror="window.pwned = 2">'
-
-
-async def signed_in(browser: Browser, service: ServiceProcess, key: str) -> Watched:
-    """A page of a fresh browser context, signed in through the sign-in page."""
-    context = await browser.new_context(base_url=service.base_url)
-    watched = Watched(await context.new_page())
-    page = watched.page
-    await page.goto("/")
-    await expect(page).to_have_url(f"{service.base_url}/sign-in")
-    await page.fill("#api-key", key)
-    await page.click("button[type=submit]")
-    await expect(page).to_have_url(f"{service.base_url}/")
-    await expect(page.locator("h1")).to_have_text("Batches")
-    return watched
 
 
 def stored_batch(service: ServiceProcess, site_url: str, csv_text: str) -> str:
@@ -127,7 +113,7 @@ async def test_sign_in_start_by_upload_watch_the_bar_and_open_the_report(
 
 def test_pages_without_a_session_redirect_to_sign_in(service: ServiceProcess) -> None:
     with service.client(follow_redirects=False) as client:
-        for path in ("/", "/start", "/batches/20260101-000000-abcdef"):
+        for path in ("/", "/start", "/batches/20260101-000000-abcdef", "/groups", "/schedules"):
             response = client.get(path)
             assert response.status_code == 303, path
             assert response.headers["location"] == "/sign-in"

@@ -1,5 +1,6 @@
 """The dashboard at ``/``: server-rendered pages over the API (sign in with a key,
-batches with live progress bars, a batch's rows and actions, starting a batch).
+batches with live progress bars, a batch's rows and actions, starting a batch, groups
+and their batches, schedules with pause / resume / remove).
 
 ``router`` (the pages, and ``GET /api/v1/flows`` for the start page) is included by
 ``batch.service.app.create_app``; the pages' script and stylesheet are served from

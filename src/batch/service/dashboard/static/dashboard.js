@@ -1,6 +1,7 @@
 // The dashboard's only script (no inline script: the pages' CSP is default-src 'self').
-// It signs in and out, sends the CSRF token on every state-changing request, starts
-// batches and keeps progress bars live from each batch's server-sent events.
+// It signs in and out, sends the CSRF token on every state-changing request (the
+// buttons of the batch, group and schedules pages), starts batches and keeps progress
+// bars live from each batch's server-sent events.
 // Values are written with textContent, never innerHTML.
 "use strict";
 
@@ -82,12 +83,16 @@
     });
   }
 
+  // A button's API call: data-action the URL, data-method (POST unless given),
+  // data-body a JSON body, data-confirm a question asked first (removals).
   function setUpActions() {
     document.querySelectorAll("button[data-action]").forEach(function (button) {
       button.addEventListener("click", async function () {
+        if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
         button.disabled = true;
         const body = button.dataset.body ? JSON.parse(button.dataset.body) : undefined;
-        const response = await send("POST", button.dataset.action, body);
+        const method = button.dataset.method || "POST";
+        const response = await send(method, button.dataset.action, body);
         button.disabled = false;
         if (response.ok) {
           window.location.reload();
