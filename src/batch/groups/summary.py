@@ -13,7 +13,7 @@ from batch.reports.summary import BatchSummary
 if TYPE_CHECKING:
     from batch.engine import BatchEngine
 
-__all__ = ["GROUP_SCHEMA_VERSION", "GroupSummary", "group_status", "summarise_group"]
+__all__ = ["GROUP_SCHEMA_VERSION", "GroupSummary", "group_ok", "group_status", "summarise_group"]
 
 GROUP_SCHEMA_VERSION = 1
 """Of ``group.json`` and ``status GROUP --json`` (docs/groups.md)."""
@@ -60,6 +60,13 @@ class GroupSummary:
         return bool(self.group.refused) or any(batch.has_failures for batch in self.batches)
 
     @property
+    def ok(self) -> bool:
+        """What exit code 0 means for ``run GROUP`` (``group_ok``)."""
+        return group_ok(
+            self.status, has_failures=self.has_failures, stopped=bool(self.stop_reasons)
+        )
+
+    @property
     def stop_reasons(self) -> list[str]:
         return [f"{b.batch_id}: {b.stop_reason}" for b in self.batches if b.stop_reason]
 
@@ -94,6 +101,13 @@ class GroupSummary:
                 for b in self.batches
             ],
         }
+
+
+def group_ok(status: str, *, has_failures: bool, stopped: bool) -> bool:
+    """Every row of every file completed (or skipped): finished, no file refused, no
+    row failed or awaiting review, no batch stopped early. The API's ``ok`` and the
+    dashboard's, from whatever summary each reads."""
+    return status == BatchStatus.FINISHED.value and not has_failures and not stopped
 
 
 def group_status(statuses: Iterable[BatchStatus]) -> str:

@@ -15,7 +15,7 @@ from datetime import datetime
 from urllib.parse import quote
 
 from batch.exceptions import BatchNotFoundError
-from batch.groups.summary import group_status
+from batch.groups.summary import group_ok, group_status
 from batch.models import BatchGroup, BatchStatus, JobStatus, RefusedFile
 from batch.service.dashboard.views import BatchView, batch_view
 from batch.service.group_creation import SOURCE_FILE
@@ -77,11 +77,10 @@ class GroupView:
     def ok(self) -> bool:
         """Finished, no file refused, no row failed or awaiting review, none stopped early."""
         failures = {JobStatus.FAILED.value, JobStatus.NEEDS_REVIEW.value}
-        return (
-            self.status == BatchStatus.FINISHED.value
-            and not self.refused
-            and not any(status in failures for status, _ in self.counts)
-            and not any(m.stop_reason for m in self.members)
+        return group_ok(
+            self.status,
+            has_failures=bool(self.refused) or any(s in failures for s, _ in self.counts),
+            stopped=any(m.stop_reason for m in self.members),
         )
 
     @property

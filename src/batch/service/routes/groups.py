@@ -23,7 +23,6 @@ from batch.engine import BatchEngine
 from batch.exceptions import BatchNotFoundError
 from batch.groups import GroupSummary, summarise_group
 from batch.groups.report import render_index
-from batch.models import BatchStatus
 from batch.service.deps import Principal, Reader, State, Writer
 from batch.service.group_creation import (
     SOURCE_FILE,
@@ -97,14 +96,13 @@ def group_out(state: ServiceState, summary: GroupSummary) -> GroupOut:
         b.batch_id: str(state.store.get_manifest(b.batch_id).settings.get(SOURCE_FILE) or "")
         for b in summary.batches
     }
-    finished = summary.status == BatchStatus.FINISHED.value
     return GroupOut(
         group_id=summary.group_id,
         created_at=summary.group.created_at,
         flow_ref=summary.group.flow_ref,
         sources=list(summary.group.sources),
         status=summary.status,  # type: ignore[arg-type]  # one of BatchStatus's values
-        ok=finished and not summary.has_failures and not summary.stop_reasons,
+        ok=summary.ok,
         total=summary.total,
         counts=summary.counts,
         success_rate=summary.success_rate,
