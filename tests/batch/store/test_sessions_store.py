@@ -113,3 +113,15 @@ def test_only_the_token_hash_is_stored_not_the_token_nor_the_csrf_token(
         (START + timedelta(seconds=TTL_S)).isoformat(timespec="microseconds"),
     ), "wall-clock UTC"
     assert opened.csrf_token != row[0], "the CSRF token is not the stored hash"
+
+
+def test_revoking_a_key_deletes_its_sessions_only(store: ManifestStore) -> None:
+    clock = Clock()
+    sessions, key_id = sessions_of(store, clock)
+    other, _ = ApiKeyStore(store).create("other", "read")
+    mine, _ = sessions.open(key_id)
+    theirs, _ = sessions.open(other.key_id)
+    ApiKeyStore(store).revoke("dash")
+    assert sessions.get(mine) is None
+    assert sessions.get(theirs) is not None
+    assert [row[1] for row in rows(store)] == [other.key_id]
