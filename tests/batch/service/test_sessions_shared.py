@@ -46,6 +46,10 @@ def test_a_session_is_shared_by_the_servers_of_a_store_and_outlives_a_restart(
     assert on_second.status_code == 200, on_second.text
     assert on_second.json() == {"name": "dash", "scope": "write", "csrf_token": csrf}
     assert whoami(second, token + "x").status_code == 401
+    with second.client() as client:
+        page = client.get("/", headers={"Cookie": f"{SESSION_COOKIE}={token}"})
+    assert page.status_code == 200, "the dashboard's pages know it too (no redirect)"
+    assert f'<meta name="csrf-token" content="{csrf}">' in page.text
 
     assert first.stop() in (0, -signal.SIGTERM), first.log()
     restarted = start_server(store_url=shared_store)
