@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from batch.service.problems import Problem
 from batch.service.sessions import SESSION_COOKIE
@@ -72,6 +73,7 @@ def _from_header(state: ServiceState, header: str) -> Principal:
 
 
 def _from_session(state: ServiceState, request: Request, token: str) -> Principal:
+    """In a worker thread: the session and its key are two reads of the store."""
     session = state.sessions.get(token)
     key = None if session is None else state.keys.get(session.key_id)
     if session is None or key is None or not key.active:
@@ -98,7 +100,7 @@ async def _authenticate(
         return _from_header(state, header)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        return _from_session(state, request, cookie)
+        return await run_in_threadpool(_from_session, state, request, cookie)
     raise _unauthorized("an API key is required: Authorization: Bearer <key>")
 
 

@@ -14,6 +14,7 @@ from batch.settings import BatchSettings
 from batch.store import ManifestStore
 from batch.store._api_keys import ApiKeyStore
 from batch.store._idempotency import IdempotencyStore
+from batch.store._sessions import SessionRows
 
 __all__ = ["BatchHooks", "ServiceState"]  # BatchHooks re-exported for the listeners
 
@@ -47,7 +48,7 @@ class ServiceState:
             store=store,
             keys=ApiKeyStore(store),
             idempotency=IdempotencyStore(store),
-            sessions=SessionStore(settings.session_ttl_s),
+            sessions=SessionStore(SessionRows(store), settings.session_ttl_s),
             launcher=Launcher(settings, store, hooks, tasks),
             tasks=tasks,
             hooks=hooks,

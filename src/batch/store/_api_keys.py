@@ -127,7 +127,8 @@ class ApiKeyStore:
         return None if row is None else _record(tuple(row))
 
     def revoke(self, name_or_id: str) -> ApiKey:
-        """Revoke the active key of this name or id; a revoked key stays listed."""
+        """Revoke the active key of this name or id, ending its dashboard sessions; a
+        revoked key stays listed."""
         with self._store.transaction() as conn:
             row = conn.execute(
                 text(
@@ -145,6 +146,12 @@ class ApiKeyStore:
             conn.execute(
                 text("UPDATE api_keys SET revoked_at = :now WHERE key_id = :key_id"),
                 {"now": codec.to_iso(now), "key_id": found.key_id},
+            )
+            # Its dashboard sessions could no longer sign anyone in (each request
+            # re-checks the key): their rows go with the revocation.
+            conn.execute(
+                text("DELETE FROM service_sessions WHERE key_id = :key_id"),
+                {"key_id": found.key_id},
             )
         return ApiKey(found.key_id, found.name, found.scope, found.created_at, now)
 

@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 
 __all__ = ["HEAD_REVISION", "MIGRATIONS", "SCHEMA_VERSION", "ensure_schema"]
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 """SQLite's ``PRAGMA user_version`` at ``HEAD_REVISION``; raised with each new revision."""
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 """The newest revision in ``migrations/versions`` (a test checks they agree)."""
 MIGRATIONS = Path(__file__).with_name("migrations")
 _INITIAL_REVISION = "0001"

@@ -28,13 +28,16 @@ class Viewer:
 
 
 async def viewer_of(request: Request, state: ServiceState) -> Viewer | None:
-    """The session in the event loop (where the API's routes use it too), the key's
-    record from the store in a worker thread."""
+    """The session and its key's record, both read from the store in a worker thread."""
     token = request.cookies.get(SESSION_COOKIE)
-    session = state.sessions.get(token) if token else None
+    return await run_in_threadpool(_viewer, state, token) if token else None
+
+
+def _viewer(state: ServiceState, token: str) -> Viewer | None:
+    session = state.sessions.get(token)
     if session is None:
         return None
-    key = await run_in_threadpool(state.keys.get, session.key_id)
+    key = state.keys.get(session.key_id)
     if key is None or not key.active:
         return None
     return Viewer(Principal(key.key_id, key.name, key.scope, "session"), session.csrf_token)

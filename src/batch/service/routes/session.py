@@ -7,6 +7,7 @@ back in the JSON body, for the page to send as ``X-CSRF-Token`` on every change.
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from batch.service.deps import Reader, State
 from batch.service.problems import Problem, problem_responses
@@ -25,7 +26,7 @@ async def sign_in(body: SignIn, request: Request, response: Response, state: Sta
         raise Problem(
             401, detail="the API key is not valid (unknown, mistyped or revoked)", field="key"
         )
-    token, session = state.sessions.open(key.key_id)
+    token, session = await run_in_threadpool(state.sessions.open, key.key_id)
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -40,8 +41,11 @@ async def sign_in(body: SignIn, request: Request, response: Response, state: Sta
 
 @router.get("/session", response_model=SessionInfo, responses=problem_responses(401))
 async def who_am_i(principal: Reader, request: Request, state: State) -> SessionInfo:
-    session = state.sessions.get(request.cookies.get(SESSION_COOKIE, ""))
-    csrf = session.csrf_token if principal.via == "session" and session else None
+    session = None
+    if principal.via == "session":
+        token = request.cookies.get(SESSION_COOKIE, "")
+        session = await run_in_threadpool(state.sessions.get, token)
+    csrf = session.csrf_token if session else None
     return SessionInfo(name=principal.name, scope=principal.scope, csrf_token=csrf)
 
 
@@ -49,7 +53,7 @@ async def who_am_i(principal: Reader, request: Request, state: State) -> Session
 async def sign_out(principal: Reader, request: Request, state: State) -> Response:
     """Ends the cookie's session (a Bearer caller has none to end)."""
     if principal.via == "session":
-        state.sessions.close(request.cookies.get(SESSION_COOKIE, ""))
+        await run_in_threadpool(state.sessions.close, request.cookies.get(SESSION_COOKIE, ""))
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     return response
