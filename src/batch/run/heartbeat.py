@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from types import TracebackType
 from typing import Self
 
@@ -68,8 +69,19 @@ class Heartbeat:
         self.stop()
 
     def _beat(self) -> None:
+        last = time.monotonic()
         while not self._stopping.wait(self.interval_s):
             try:
                 self.store.renew_lease(self.owner, self.lease_s)
             except Exception:  # a store hiccup must not end the renewals: the next may pass
                 logger.exception("%s: renewing its leases failed", self.owner)
+                continue
+            now = time.monotonic()
+            gap = now - last
+            if gap > self.lease_s / 2:  # half the lease gone between two renewals
+                logger.warning(
+                    "%s: leases renewed %.1fs after the last renewal (lease %gs): the machine "
+                    "or the store is too slow; a longer BATCH_LEASE_S keeps rows safe",
+                    self.owner, gap, self.lease_s,
+                )  # fmt: skip
+            last = now

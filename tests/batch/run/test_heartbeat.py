@@ -130,6 +130,25 @@ def test_no_renewal_follows_stop(settings: BatchSettings, tmp_path: Path) -> Non
         assert store.batch_owner(batch_id, now=expired) is None, "renewed after stop"
 
 
+def test_a_late_renewal_is_logged(
+    settings: BatchSettings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store too slow for the lease (another process holds its write lock) is said."""
+    with ManifestStore.for_settings(settings) as store, another_process(store) as other:
+        batch_id = new_batch(store, settings, tmp_path, rows=1)
+        assert store.acquire_batch(batch_id, "me:1:cafe", LEASE_S)
+        with Heartbeat(store, "me:1:cafe", LEASE_S, interval_s=0.05):
+            time.sleep(0.2)
+            with other.transaction():
+                time.sleep(0.7)  # longer than half the lease: the renewal waits for it
+            time.sleep(0.2)
+    messages = [record.getMessage() for record in caplog.records]
+    late = [message for message in messages if "after the last renewal" in message]
+    assert late, "a renewal late by more than half the lease is logged"
+    assert "me:1:cafe" in late[0]
+    assert "lease 1s" in late[0]
+
+
 def test_a_heartbeat_too_slow_for_its_lease_is_refused(settings: BatchSettings) -> None:
     with ManifestStore.for_settings(settings) as store, pytest.raises(ValueError, match="3s"):
         Heartbeat(store, "me:1:cafe", lease_s=3.0, interval_s=3.0)
