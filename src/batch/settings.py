@@ -120,7 +120,8 @@ class BatchSettings(RuntimeSettings, ServiceSettings):
     lease_s: float = Field(30.0, ge=1)
     """A running job whose worker stops renewing its lease this long is re-run (or held
     in needs_review past an unsafe commit step), and its pool entries serve again.
-    Workers renew every ``lease_s / 6``, the in-process engine every second (or ``lease_s / 3``)."""
+    Workers renew every ``lease_s / 6``, the in-process engine every second (or ``lease_s / 3``),
+    from a thread of their own (``batch.run.heartbeat``): a blocked event loop does not delay it."""
 
     # --- retention (docs/schedules.md) ------------------------------------------
     retention_days: int | None = Field(None, ge=1)

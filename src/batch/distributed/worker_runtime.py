@@ -7,6 +7,13 @@ Per message: claim the job in the store (lease + attempt token) before running i
 a message that finds the job claimed by a live worker, finished or cancelled does
 nothing. A failed attempt the retry policy retries is recorded, the job goes back
 to pending, and a new message (delayed by the policy's backoff) claims it again.
+
+The job leases renew from a thread (``batch.run.heartbeat``), so a busy or blocked
+loop cannot let a running row's lease lapse and a second worker run it. An attempt's
+own store calls (its read, its commit mark, its result) run in threads to keep the
+loop serving the other jobs; a claim stays on the loop (a cancelled wait must not
+leave a job claimed that nobody runs), as do the reports (two at once would share
+one report lock).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from batch.distributed.worker_batch import WorkerBatch
 from batch.exceptions import BatchEngineError
 from batch.models import FINAL_STATUSES, BatchStatus, JobStatus
 from batch.run.execution import attempt_record, masked_outcome, settle_verified
+from batch.run.heartbeat import Heartbeat
 from batch.run.ownership import new_owner_id, owner_host
 from batch.run.pool_leases import leased_attempt
 from batch.settings import BatchSettings
@@ -68,7 +76,9 @@ class WorkerRuntime:
             target=self.loop.run_forever, name="batchwright-loop", daemon=True
         )
         self._browser = BrowserManager(settings)
-        self._heartbeat: asyncio.Task[None] | None = None
+        self._heartbeat = Heartbeat(self.store, self.owner, settings.lease_s, settings.lease_s / 6)
+        """Renews the job leases from a thread: a busy or blocked loop cannot let them lapse."""
+        self._sweeping: asyncio.Task[None] | None = None
 
     # --- life ------------------------------------------------------------------------
 
@@ -76,6 +86,7 @@ class WorkerRuntime:
         """Start the loop thread, launch the browser on it, start the heartbeat."""
         self._thread.start()
         self.call(self._open())
+        self._heartbeat.start()
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the worker's loop and wait for it (from a pool thread)."""
@@ -87,33 +98,29 @@ class WorkerRuntime:
             self.call(self._close())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=30)
+        self._heartbeat.stop()  # its thread has ended: no renewal can follow the release
         self.store.release_owner(self.owner)
         self.store.close()
 
     async def _open(self) -> None:
         await self._browser.__aenter__()
-        self._heartbeat = asyncio.create_task(self._beat(), name="batchwright-heartbeat")
+        self._sweeping = asyncio.create_task(self._sweeps(), name="batchwright-sweeps")
 
     async def _close(self) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
+        if self._sweeping is not None:
+            self._sweeping.cancel()
         for batch in self.batches.values():
             await batch.runner.close()
         await self._browser.__aexit__(None, None, None)
 
-    async def _beat(self) -> None:
-        """Renew this worker's leases; now and then recover lost workers' jobs."""
-        interval = self.settings.lease_s / 6
-        beats = 0
+    async def _sweeps(self) -> None:
+        """Now and then recover lost workers' jobs (a late sweep only delays that)."""
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(self.settings.lease_s / 2)
             try:
-                self.store.renew_lease(self.owner, self.settings.lease_s)
-                beats += 1
-                if beats % 3 == 0:
-                    await self._sweep()
-            except Exception:  # a store or broker hiccup must not end the heartbeat
-                logger.exception("worker %s: heartbeat failed", self.owner)
+                await self._sweep()
+            except Exception:  # a store or broker hiccup must not end the sweeps
+                logger.exception("worker %s: sweep failed", self.owner)
 
     async def _sweep(self) -> None:
         """Recover lost workers' jobs; after a broker outage (whose restart may have lost
@@ -152,7 +159,8 @@ class WorkerRuntime:
         """``CommitRecorder``: durably mark the point of no return of a non-idempotent
         flow (fenced by the claim's token) before the step acts."""
         if not self.batches[spec.batch_id].flow.idempotent:
-            self.store.mark_reached_commit(spec.job_id, self.tokens[spec.job_id])
+            token = self.tokens[spec.job_id]
+            await asyncio.to_thread(self.store.mark_reached_commit, spec.job_id, token)
             self._marked.add(spec.job_id)
 
     def _claim(self, batch_id: str, job_id: str) -> str | None:
@@ -262,7 +270,7 @@ class WorkerRuntime:
     async def _attempt(
         self, batch: WorkerBatch, job_id: str, token: str, run_attempt: int
     ) -> JobStatus:
-        job = self.store.get_job(job_id)
+        job = await asyncio.to_thread(self.store.get_job, job_id)
         number = len(job.attempts) + 1
         secret_values = [job.row_data.get(column, "") for column in batch.secrets]
         asked_at = datetime.now(UTC)
@@ -281,9 +289,10 @@ class WorkerRuntime:
             )  # fmt: skip
         past_commit = job_id in self._marked
         status, message = self._status_after(batch, outcome, run_attempt, past_commit)
-        self.store.finish_job(
-            job_id, token, record, status, outcome.category, message, dict(outcome.extracted)
-        )
+        await asyncio.to_thread(
+            self.store.finish_job,
+            job_id, token, record, status, outcome.category, message, dict(outcome.extracted),
+        )  # fmt: skip
         if status is JobStatus.PENDING and not batch.breaker.open:
             delay = batch.policy.delay_after(outcome, run_attempt)
             logger.info("job %s attempt %d: %s (retry in %.1fs)", job_id, number, message, delay)

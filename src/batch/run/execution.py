@@ -27,6 +27,7 @@ from tenacity import retry_if_result
 from batch.exceptions import InvalidTransitionError
 from batch.models import AttemptRecord, BatchJob, BatchStatus, JobStatus
 from batch.reports.summary import mask_secrets
+from batch.run.heartbeat import Heartbeat
 from batch.run.ownership import new_owner_id, owner_host, owner_is_dead
 from batch.run.pool_leases import PoolLease, PoolLeaser, leased_attempt
 from batch.run.progress import ProgressCallback, ProgressTracker
@@ -224,10 +225,13 @@ class BatchExecution:
             for n in range(self.options.concurrency)
         ]
         watcher = asyncio.create_task(self._watch(), name="batch-watcher")
+        # the job leases renew from a thread: a blocked loop must not let them expire
+        renewing = Heartbeat(self.store, self.owner, self.options.lease_s, self._every()).start()
         try:
             results = await asyncio.gather(*self._workers, return_exceptions=True)
         finally:
             watcher.cancel()
+            renewing.stop()  # its thread has ended: no renewal can follow the release
             self.store.release_owner(self.owner)  # anything still running: re-queued
         if self._cancelled_by_request:
             self.store.cancel_pending(self.batch_id)
@@ -249,12 +253,15 @@ class BatchExecution:
         cancelled = counts.get(JobStatus.CANCELLED, 0)
         return BatchStatus.INTERRUPTED if unfinished or cancelled else BatchStatus.FINISHED
 
+    def _every(self) -> float:
+        """How often to renew and look for a cancel: at least three renewals per lease,
+        however short BATCH_LEASE_S is set."""
+        return min(self.options.poll_interval_s, self.options.lease_s / 3)
+
     async def _watch(self) -> None:
-        """Renew this owner's leases and honour a cancel requested by another process."""
+        """Honour a cancel requested by another process (the leases renew on a thread)."""
         while True:
-            # at least three renewals per lease, however short BATCH_LEASE_S is set
-            await asyncio.sleep(min(self.options.poll_interval_s, self.options.lease_s / 3))
-            self.store.renew_lease(self.owner, self.options.lease_s)
+            await asyncio.sleep(self._every())
             if not self._stopping.is_set() and self.store.cancel_requested(self.batch_id):
                 logger.warning("batch %s: cancel requested; winding down", self.batch_id)
                 self._cancelled_by_request = True

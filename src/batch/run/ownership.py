@@ -1,16 +1,16 @@
 """Which engine runs a batch: one at a time, across threads, processes and hosts.
 
 An engine takes the batch (``acquire_batch``: a lease on the batch row) before it
-re-queues or runs anything, renews the lease while it holds it, and lets go when it
-is done. A second engine finds the lease live and is refused with ``BatchBusyError``
-naming the holder. A holder that surely stopped (its process is gone on this host)
-is released at once, so a resume after ``kill -9`` never waits; a holder on another
-host blocks until its lease expires.
+re-queues or runs anything, renews the lease while it holds it (from a thread of its
+own, ``heartbeat``, not the busy event loop), and lets go when it is done. A second
+engine finds the lease live and is refused with ``BatchBusyError`` naming the holder.
+A holder that surely stopped (its process is gone on this host) is released at once,
+so a resume after ``kill -9`` never waits; a holder on another host blocks until its
+lease expires.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import secrets
@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager, contextmanager
 import psutil
 
 from batch.exceptions import BatchBusyError
+from batch.run.heartbeat import Heartbeat
 from batch.store import ManifestStore
 
 __all__ = [
@@ -109,12 +110,6 @@ def refuse_live_holder(store: ManifestStore, batch_id: str, me: str) -> None:
         raise BatchBusyError(batch_id, holder)
 
 
-async def _renew(store: ManifestStore, owner: str, lease_s: float) -> None:
-    while True:
-        await asyncio.sleep(lease_s / 3)
-        store.renew_lease(owner, lease_s)
-
-
 @contextmanager
 def taking(store: ManifestStore, batch_id: str, lease_s: float = BATCH_LEASE_S) -> Iterator[str]:
     """Hold ``batch_id`` for this engine while the block runs; yields the owner id. For a
@@ -135,10 +130,7 @@ def taking(store: ManifestStore, batch_id: str, lease_s: float = BATCH_LEASE_S) 
 async def owning(
     store: ManifestStore, batch_id: str, lease_s: float = BATCH_LEASE_S
 ) -> AsyncIterator[str]:
-    """``taking`` for an execution: the lease is renewed until the block ends."""
-    with taking(store, batch_id, lease_s) as owner:
-        renewing = asyncio.create_task(_renew(store, owner, lease_s), name=f"lease-{batch_id}")
-        try:
-            yield owner
-        finally:
-            renewing.cancel()  # it is parked in its sleep: no renewal can follow the release
+    """``taking`` for an execution: the lease is renewed until the block ends, from a
+    thread (``Heartbeat``), so a blocked event loop does not let it expire."""
+    with taking(store, batch_id, lease_s) as owner, Heartbeat(store, owner, lease_s, lease_s / 3):
+        yield owner  # the heartbeat's thread ends before ``taking`` releases: none follows
