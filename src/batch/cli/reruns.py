@@ -4,6 +4,7 @@ the workers, with one exit code for the group (docs/groups.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import typer
@@ -39,8 +40,11 @@ from batch.cli.options import (
     exec_config,
     progress_mode,
 )
-from batch.groups import cancel_group, resume_group, retry_group
+from batch.engine import BatchEngine
+from batch.groups import GroupSummary, cancel_group, resume_group, retry_group
 from batch.models import JobStatus
+from batch.reports.summary import BatchSummary
+from batch.run.progress import ProgressCallback
 from runtime.outcome import ErrorCategory
 
 __all__ = ["cancel", "resume", "retry"]
@@ -82,29 +86,17 @@ def resume(
             batch_engine.store.requeue(batch, [JobStatus.CANCELLED])
             batch_engine.store.clear_cancel(batch)
 
-        if batch_engine.store.find_group(batch_id) is not None:
-            raise typer.Exit(
-                rerun_group_command(
-                    batch_engine,
-                    batch_id,
-                    mode,
-                    lambda cb: resume_group(batch_engine, batch_id, cb),
-                    requeue,
-                    on_workers=on_workers,
-                    detach=detach,
-                    queue=queue,
-                    consoles=(out, err),
-                    run_locally=_run_with_signals,
-                )
-            )
-        if on_workers:
-            requeue(batch_id)
-            _on_workers(batch_engine, batch_id, mode, detach=detach, queue=queue)
-            return
-        summary = _run_with_signals(
-            batch_engine, lambda cb: batch_engine.resume_batch(batch_id, cb), mode
+        _rerun(
+            batch_engine,
+            batch_id,
+            mode,
+            lambda cb: resume_group(batch_engine, batch_id, cb),
+            lambda cb: batch_engine.resume_batch(batch_id, cb),
+            requeue,
+            on_workers=on_workers,
+            detach=detach,
+            queue=queue,
         )
-        _finish(batch_engine, summary, mode)
 
 
 @with_global_options
@@ -140,40 +132,50 @@ def retry(
         def requeue(batch: str) -> None:
             batch_engine.store.requeue(batch, [JobStatus.FAILED], job_ids=job, categories=category)
 
-        if batch_engine.store.find_group(batch_id) is not None:
-            raise typer.Exit(
-                rerun_group_command(
-                    batch_engine,
-                    batch_id,
-                    mode,
-                    lambda cb: retry_group(
-                        batch_engine,
-                        batch_id,
-                        job,
-                        categories=category,
-                        max_retries=retries,
-                        progress=cb,
-                    ),
-                    requeue,
-                    on_workers=on_workers,
-                    detach=detach,
-                    queue=queue,
-                    consoles=(out, err),
-                    run_locally=_run_with_signals,
-                )
-            )
-        if on_workers:
-            requeue(batch_id)
-            _on_workers(batch_engine, batch_id, mode, detach=detach, queue=queue)
-            return
-        summary = _run_with_signals(
+        _rerun(
             batch_engine,
+            batch_id,
+            mode,
+            lambda cb: retry_group(
+                batch_engine, batch_id, job, categories=category, max_retries=retries, progress=cb
+            ),
             lambda cb: batch_engine.retry_batch_jobs(
                 batch_id, job, categories=category, max_retries=retries, progress_callback=cb
             ),
-            mode,
+            requeue,
+            on_workers=on_workers,
+            detach=detach,
+            queue=queue,
         )
-        _finish(batch_engine, summary, mode)
+
+
+def _rerun(
+    batch_engine: BatchEngine,
+    batch_id: str,
+    mode: str,
+    group_work: Callable[[ProgressCallback], Awaitable[GroupSummary]],
+    batch_work: Callable[[ProgressCallback], Awaitable[BatchSummary]],
+    requeue: Callable[[str], object],
+    *,
+    on_workers: bool,
+    detach: bool,
+    queue: str,
+) -> None:
+    """A group id: every batch of it, one exit code; a batch id: that batch. Here, or
+    ``requeue`` readies the rows for the workers, which then take them."""
+    if batch_engine.store.find_group(batch_id) is not None:
+        raise typer.Exit(
+            rerun_group_command(
+                batch_engine, batch_id, mode, group_work, requeue,
+                on_workers=on_workers, detach=detach, queue=queue, consoles=(out, err),
+                run_locally=_run_with_signals,
+            )
+        )  # fmt: skip
+    if on_workers:
+        requeue(batch_id)
+        _on_workers(batch_engine, batch_id, mode, detach=detach, queue=queue)
+        return
+    _finish(batch_engine, _run_with_signals(batch_engine, batch_work, mode), mode)
 
 
 @with_global_options
