@@ -52,7 +52,13 @@ JsonListOpt = Annotated[bool, typer.Option("--json", help="A JSON array, one obj
 @handle_errors
 def add(
     name: Annotated[str, typer.Argument(help="The schedule's name.")],
-    csv: Annotated[Path, typer.Argument(help="The CSV file each slot runs.")],
+    csv: Annotated[
+        Path,
+        typer.Argument(
+            help="The CSV file each slot runs, or a directory or glob pattern (a group: "
+            "one batch per file)."
+        ),
+    ],
     cron: Annotated[str, typer.Option(help="Five-field cron expression, e.g. '0 2 * * *'.")],
     flow: Annotated[str, typer.Option(help="YAML/JSON flow file, .py file or module:function.")],
     tz: Annotated[str, typer.Option("--tz", help="IANA time zone of the cron times.")] = "UTC",
@@ -74,7 +80,8 @@ def add(
         bool, typer.Option(help="Skip rows an earlier batch of this flow completed.")
     ] = False,
 ) -> None:
-    """Fire a batch of CSV with FLOW at every slot of --cron in --tz."""
+    """Fire a batch of CSV (a group, for a directory or a pattern) with FLOW at every
+    slot of --cron in --tz."""
     options: dict[str, Any] = {
         "base_url": base_url,
         "concurrency": concurrency,
